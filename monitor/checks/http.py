@@ -1,0 +1,367 @@
+"""HTTP for checks: one client per instance, capped bodies, same-origin redirects, error kinds.
+
+Error tree (what `fetch` raises, always a `CheckFailure`):
+    timeout       no complete answer in time (the check's own asyncio timeout covers slow drips)
+    connect       refused, DNS, reset, closed mid-body, malformed response
+    tls           handshake or certificate verification failed
+    bad_response  body over the size cap, too many redirects, invalid JSON (callers)
+    http_status   redirect to another origin (the token never follows)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from monitor.config import Instance
+from monitor.models import Kind, Status, Step
+from monitor.secrets import redact
+
+USER_AGENT = "2fauth-monitor/0.1 (+synthetic check)"
+MAX_REDIRECTS = 5
+
+
+class CheckFailure(Exception):
+    """A check outcome other than up; carries what the result needs."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        message: str,
+        *,
+        status: Status = Status.DOWN,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = redact(message)
+        self.status = status
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    path: str
+    cert_days: float | None = None
+    elapsed_ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return _INVALID
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+_INVALID = object()
+
+
+def is_invalid(value: Any) -> bool:
+    return value is _INVALID
+
+
+@dataclass
+class InstanceContext:
+    """What the checks of one instance share between runs."""
+
+    inst: Instance
+    client: httpx.AsyncClient
+    live_path: str | None = None  # discovered in auto mode
+    ready_mode: str | None = None  # "endpoint" or "api", discovered in auto mode
+    discovered_at: float = 0.0
+    rate_limited_until: float = 0.0  # wall clock; API checks skip until then
+    version: str | None = None
+    origin: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.origin = _origin(self.inst.url)
+
+    @property
+    def token(self) -> str | None:
+        return self.inst.token.get_secret_value() if self.inst.token else None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def make_client(inst: Instance) -> httpx.AsyncClient:
+    """One pooled client per instance: connections are reused between its checks."""
+    verify: bool | ssl.SSLContext = True
+    if inst.insecure:
+        verify = False
+    elif inst.ca_bundle:
+        verify = ssl.create_default_context(cafile=str(inst.ca_bundle))
+    return httpx.AsyncClient(
+        verify=verify,
+        timeout=httpx.Timeout(inst.timeout),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=90),
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+    )
+
+
+def make_context(inst: Instance) -> InstanceContext:
+    return InstanceContext(inst, make_client(inst))
+
+
+async def fetch(
+    ctx: InstanceContext,
+    steps: list[Step],
+    name: str,
+    method: str,
+    path: str,
+    *,
+    json_body: Any = None,
+    auth: bool = False,
+    accept: str = "application/json, text/html;q=0.9, */*;q=0.5",
+) -> Fetched:
+    """One request, with its step recorded; raises CheckFailure on transport problems."""
+    url = ctx.inst.url + path
+    headers = {"Accept": accept}
+    for _ in range(MAX_REDIRECTS + 1):
+        if auth and ctx.token and _origin(url) == ctx.origin:
+            headers["Authorization"] = f"Bearer {ctx.token}"
+        else:
+            headers.pop("Authorization", None)
+        started = time.perf_counter()
+        shown = _shown_path(ctx, url)
+        try:
+            fetched = await _send(ctx, method, url, headers, json_body)
+        except CheckFailure as exc:
+            steps.append(Step(name, method, shown, exc.http_status, _ms(started), exc.message))
+            raise
+        fetched.path = shown
+        fetched.elapsed_ms = _ms(started)
+        location = fetched.headers.get("location")
+        if fetched.status in (301, 302, 303, 307, 308) and location:
+            target = urljoin(url, location)
+            steps.append(
+                Step(name, method, shown, fetched.status, fetched.elapsed_ms, f"redirect to {target}")
+            )
+            if _origin(target) != ctx.origin:
+                raise CheckFailure(
+                    Kind.HTTP_STATUS,
+                    f"{method} {shown} redirects to another host ({_origin(target)}); not followed, so the "
+                    "token is never sent there: check the instance URL",
+                    http_status=fetched.status,
+                )
+            url = target
+            if fetched.status == 303:
+                method, json_body = "GET", None
+            continue
+        steps.append(Step(name, method, shown, fetched.status, fetched.elapsed_ms, "ok"))
+        return fetched
+    raise CheckFailure(Kind.BAD_RESPONSE, f"{method} {path}: more than {MAX_REDIRECTS} redirects (a loop?)")
+
+
+def _shown_path(ctx: InstanceContext, url: str) -> str:
+    base = ctx.inst.url
+    if url.startswith(base):
+        return url[len(base) :] or "/"
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+async def _send(
+    ctx: InstanceContext, method: str, url: str, headers: dict[str, str], json_body: Any
+) -> Fetched:
+    limit = ctx.inst.max_body
+    try:
+        request = ctx.client.build_request(method, url, headers=headers, json=json_body)
+        response = await ctx.client.send(request, stream=True)
+        try:
+            cert_days = _cert_days(response)
+            body = bytearray()
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > limit:
+                    raise CheckFailure(
+                        Kind.BAD_RESPONSE,
+                        f"{method} {_shown_path(ctx, url)}: body larger than {limit // 1024} KiB; stopped reading",
+                        http_status=response.status_code,
+                    )
+            if response.headers.get("content-encoding") and body:
+                body = bytearray(_decode(response, bytes(body), limit))
+        finally:
+            await response.aclose()
+    except CheckFailure:
+        raise
+    except httpx.TimeoutException:
+        raise CheckFailure(Kind.TIMEOUT, f"no answer from {method} {_shown_path(ctx, url)} in time") from None
+    except httpx.ConnectError as exc:
+        if _is_tls(exc):
+            raise CheckFailure(Kind.TLS, f"TLS failed: {_reason(exc)}") from None
+        raise CheckFailure(Kind.CONNECT, f"cannot connect: {_reason(exc)}") from None
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise CheckFailure(Kind.CONNECT, f"connection broken: {_reason(exc)}") from None
+    except httpx.HTTPError as exc:
+        if _is_tls(exc):
+            raise CheckFailure(Kind.TLS, f"TLS failed: {_reason(exc)}") from None
+        raise CheckFailure(Kind.CONNECT, f"HTTP error: {_reason(exc)}") from None
+    except ssl.SSLError as exc:
+        raise CheckFailure(Kind.TLS, f"TLS failed: {exc.reason or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise CheckFailure(Kind.CONNECT, f"cannot connect: {exc}") from None
+    return Fetched(response.status_code, response.headers, bytes(body), url, cert_days)
+
+
+def _decode(response: httpx.Response, raw: bytes, limit: int) -> bytes:
+    decoder = response._get_content_decoder()  # httpx's own gzip/deflate/br decoders
+    out = bytearray()
+    try:
+        out += decoder.decode(raw)
+        out += decoder.flush()
+    except httpx.DecodingError:
+        raise CheckFailure(Kind.BAD_RESPONSE, "the body's content-encoding cannot be decoded") from None
+    if len(out) > limit * 4:
+        raise CheckFailure(Kind.BAD_RESPONSE, "decompressed body too large; stopped reading")
+    return bytes(out)
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "SSL" in str(exc) or "certificate" in str(exc).lower()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"\s+", " ", text)
+    return text[:200]
+
+
+def _cert_days(response: httpx.Response) -> float | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    ssl_object = stream.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    try:
+        cert = ssl_object.getpeercert()
+    except (ValueError, ssl.SSLError):
+        return None
+    if not cert or "notAfter" not in cert:
+        return None
+    expires = ssl.cert_time_to_seconds(cert["notAfter"])
+    return round((expires - time.time()) / 86400, 2)
+
+
+def retry_after_seconds(headers: httpx.Headers, default: float = 60.0) -> float:
+    """Retry-After as seconds (delta or HTTP date), bounded to one day."""
+    value = headers.get("retry-after", "").strip()
+    if not value:
+        return default
+    try:
+        return max(0.0, min(float(value), 86400.0))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, min((when - datetime.now(UTC)).total_seconds(), 86400.0))
+
+
+def server_time(headers: httpx.Headers) -> float | None:
+    """The server's clock from its Date header."""
+    value = headers.get("date")
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def api_message(fetched: Fetched) -> str:
+    """2FAuth's `message` (and `reason`) from an error body, shortened, else ''."""
+    data = fetched.json()
+    if not isinstance(data, dict):
+        return ""
+    message = str(data.get("message", ""))[:200]
+    reason = data.get("reason")
+    if isinstance(reason, str):
+        message += f" ({reason[:200]})"
+    elif isinstance(reason, dict | list) and reason:
+        message += f" ({json.dumps(reason)[:200]})"
+    return message
+
+
+def looks_like_maintenance(fetched: Fetched) -> bool:
+    if fetched.status != 503:
+        return False
+    data = fetched.json()
+    if isinstance(data, dict):
+        return str(data.get("message", "")).lower().startswith("service unavailable") and "reason" not in data
+    text = fetched.text[:4000].lower()
+    return "service unavailable" in text or "maintenance" in text
+
+
+def classify_status(fetched: Fetched, what: str) -> CheckFailure | None:
+    """The failure an HTTP status means, or None for 2xx."""
+    code = fetched.status
+    if 200 <= code < 300:
+        return None
+    detail = api_message(fetched)
+    suffix = f": {detail}" if detail else ""
+    if code in (401, 403, 407):
+        hint = {
+            401: "the token is missing, expired, revoked, or was created before 2FAuth v8",
+            403: "forbidden (behind an auth proxy, the monitor must come through a trusted proxy)",
+            407: "the auth proxy did not authenticate the request",
+        }[code]
+        return CheckFailure(Kind.AUTH, f"{what} answered {code}{suffix}; {hint}", http_status=code)
+    if code == 429:
+        wait = retry_after_seconds(fetched.headers)
+        return CheckFailure(
+            Kind.RATE_LIMITED,
+            f"{what} answered 429 (rate limited by THROTTLE_API); pausing API checks for {wait:.0f}s",
+            status=Status.DEGRADED,
+            http_status=code,
+            retry_after=wait,
+        )
+    if looks_like_maintenance(fetched):
+        return CheckFailure(
+            Kind.MAINTENANCE, f"{what} answered 503: 2FAuth is in maintenance mode", http_status=code
+        )
+    if code >= 500:
+        return CheckFailure(Kind.SERVER_ERROR, f"{what} answered {code}{suffix}", http_status=code)
+    return CheckFailure(Kind.HTTP_STATUS, f"{what} answered {code}{suffix}", http_status=code)

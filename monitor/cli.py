@@ -1,0 +1,259 @@
+"""The commands; the one place that wires the parts together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from monitor import config as configuration
+from monitor import logs
+from monitor.config import ConfigError, Settings
+from monitor.models import Status
+
+log = logging.getLogger("monitor")
+
+EXIT_OK, EXIT_FAILING, EXIT_CONFIG = 0, 1, 2
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="YAML configuration (default: $MONITOR_CONFIG, "
+        "else configuration from environment variables alone)",
+    )
+
+
+def _add_logging(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default=None, help="log line format (default text)"
+    )
+    p.add_argument("--log-level", default=None, help="debug, info, warning or error (default info)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="2fauth-monitor", description="Synthetic end-to-end monitor for 2FAuth."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "check", help="run every check once; exit 0 when all are up, 1 otherwise, 2 on bad config"
+    )
+    _add_config(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document with every result")
+    _add_logging(p)
+
+    p = sub.add_parser("run", help="the scheduler, history and status page")
+    _add_config(p)
+    _add_logging(p)
+
+    p = sub.add_parser("validate", help="check a configuration and print warnings")
+    _add_config(p)
+
+    p = sub.add_parser("simulate", help="a simulated 2FAuth, to rehearse outages")
+    from monitor import simulator
+
+    simulator.add_cli_arguments(p)
+
+    p = sub.add_parser("demo", help="simulated 2FAuth instances, monitored, with the status page")
+    p.add_argument("--listen", default="127.0.0.1:8080", help="status page address (default 127.0.0.1:8080)")
+    p.add_argument("--db", default="data/demo.db", help="demo database (default data/demo.db)")
+    _add_logging(p)
+
+    for extend in EXTRA_COMMANDS:
+        extend(sub)
+    return parser
+
+
+EXTRA_COMMANDS: list[
+    Any
+] = []  # other modules add subcommands: f(subparsers) -> None, with set_defaults(func=)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return configuration.load_any(getattr(args, "config", None))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for line in configuration.warnings(settings):
+        print(f"warning: {line}")
+    checks = sum(len(i.enabled_checks()) for i in settings.instances)
+    print(f"configuration is valid: {len(settings.instances)} instances, {checks} checks")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.scheduler import run_all_once
+
+    settings = _settings(args)
+    results = asyncio.run(run_all_once(settings))
+    if args.json:
+        print(json.dumps({"results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "-"
+            kind = f" [{r.kind}]" if r.kind else ""
+            print(f"{r.instance}/{r.check}: {r.status}{kind} {latency} {r.path or ''} {r.message}".rstrip())
+    return EXIT_OK if all(r.status == Status.UP for r in results) else EXIT_FAILING
+
+
+def _bind(listen: str) -> socket.socket:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError([f"web.listen: cannot listen on {listen}: {exc.strerror or exc}"]) from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: Settings, config_path: str | None, *, on_started: Any = None) -> int:
+    """Run the scheduler and the web server in one event loop until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from monitor.scheduler import Monitor
+    from monitor.store import Store, StoreError
+
+    try:
+        store = Store(settings.storage.path)
+    except StoreError as exc:
+        raise ConfigError([f"storage.path: {exc}"]) from None
+    monitor = Monitor(settings, store)
+    for attach in ATTACH:
+        attach(monitor)
+    sock = _bind(settings.web.listen) if settings.web.enabled else None
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def reload() -> None:
+        try:
+            new = configuration.load_any(config_path)
+        except ConfigError as exc:
+            for line in exc.problems:
+                log.error("reload refused: %s", line)
+            log.error("reload refused: the running configuration is kept")
+            return
+        changes = monitor.apply(new)
+        log.info("configuration reloaded: %s", "; ".join(changes) or "no change to checks")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, reload)
+
+    await monitor.start()
+    server = None
+    server_task = None
+    if sock is not None:
+        from monitor.web import create_app
+
+        server = _QuietServer(
+            uvicorn.Config(
+                create_app(monitor),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=3,
+                server_header=False,
+            )
+        )
+        server_task = asyncio.create_task(server.serve(sockets=[sock]))
+        log.info("status page on http://%s/", settings.web.listen)
+    if on_started is not None:
+        on_started(monitor)
+    waiters = [asyncio.create_task(stop.wait())] + ([server_task] if server_task else [])
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    log.info("stopping: finishing in-flight checks and writes")
+    if server is not None:
+        server.should_exit = True
+    await monitor.stop(timeout=5.0)
+    if server_task is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server_task, timeout=3)
+    for hook in SHUTDOWN:
+        with contextlib.suppress(Exception):
+            await hook(monitor)
+    store.close()
+    log.info("stopped")
+    return EXIT_OK
+
+
+ATTACH: list[Any] = []  # f(monitor) -> None: alerts, metrics and others hook in here
+SHUTDOWN: list[Any] = []  # async f(monitor) -> None, after the scheduler stops
+
+
+class _QuietServer:
+    """uvicorn's Server without its own signal handling: `serve` owns SIGINT/SIGTERM/SIGHUP."""
+
+    def __new__(cls, config: Any) -> Any:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):
+                yield
+
+        return Server(config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    return asyncio.run(serve(settings, getattr(args, "config", None)))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from monitor import simulator
+
+    simulator.main_from_args(args)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(listen=args.listen, db=args.db)
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "simulate": cmd_simulate,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logs.setup(getattr(args, "log_format", None) or "text", getattr(args, "log_level", None) or "INFO")
+    func = getattr(args, "func", None) or COMMANDS[args.command]
+    try:
+        return int(func(args) or 0)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Plain data shared by every part: check results, their steps, and the fixed set of error kinds."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class Kind(StrEnum):
+    """Why a check is not up. The set is fixed and documented in the README."""
+
+    TIMEOUT = "timeout"  # no answer within the check's timeout
+    CONNECT = "connect"  # refused, DNS failure, reset
+    TLS = "tls"  # handshake or certificate verification failed
+    HTTP_STATUS = "http_status"  # an unexpected non-5xx status
+    SERVER_ERROR = "server_error"  # 5xx
+    MAINTENANCE = "maintenance"  # Laravel maintenance mode (503)
+    NOT_A_HEALTH_ENDPOINT = "not_a_health_endpoint"  # 200 with the 2FAuth web page
+    AUTH = "auth"  # 401, 403, 407
+    RATE_LIMITED = "rate_limited"  # 429; never counted as down
+    BAD_RESPONSE = "bad_response"  # unparseable or unexpected body
+    OTP_MISMATCH = "otp_mismatch"  # 2FAuth's code differs from ours
+    CLOCK_SKEW = "clock_skew"  # server clock off by more than max_skew
+    DECRYPT = "decrypt"  # stored secrets no longer decipher (APP_KEY changed)
+    CERT_EXPIRY = "cert_expiry"  # TLS certificate expires soon
+    TOKEN_EXPIRY = "token_expiry"  # noqa: S105  # personal access token expires soon
+    CONFIG = "config"  # 2FAuth refuses the canary's parameters: fix the configuration
+    NOT_READY = "not_ready"  # a readiness endpoint names failing components
+
+
+CHECK_NAMES = ("live", "ready", "totp")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One HTTP exchange inside a check."""
+
+    name: str
+    method: str
+    path: str
+    status: int | None
+    duration_ms: float
+    outcome: str  # "ok" or a short error text
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome of one check run."""
+
+    instance: str
+    check: str
+    status: Status
+    kind: Kind | None = None
+    message: str = ""
+    latency_ms: float | None = None
+    http_status: int | None = None
+    path: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    skew_s: float | None = None
+    cert_days: float | None = None
+    token_days: float | None = None
+    version: str | None = None
+    components: dict[str, str] = field(default_factory=dict)  # readiness: component -> status
+    retry_after: float | None = None  # seconds, when rate limited
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance,
+            "check": self.check,
+            "status": str(self.status),
+            "kind": str(self.kind) if self.kind else None,
+            "message": self.message,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 2),
+            "http_status": self.http_status,
+            "path": self.path,
+            "steps": [s.to_dict() for s in self.steps],
+            "started_at": self.started_at,
+            "skew_s": self.skew_s,
+            "cert_days": self.cert_days,
+            "token_days": self.token_days,
+            "version": self.version,
+            "components": self.components,
+        }

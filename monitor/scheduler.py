@@ -1,0 +1,282 @@
+"""Jobs, jitter, concurrency, reload and stop: one APScheduler job per check per instance.
+
+A run: acquire the global semaphore, run the check (never raises), record it in the store,
+hand the result and any state change to the listeners (alerts, metrics). APScheduler's
+`max_instances=1` keeps two runs of one check from overlapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.checks import InstanceContext, make_context, run_check
+from monitor.config import Instance, Settings
+from monitor.models import Result, Status
+from monitor.store import Store, Transition
+
+log = logging.getLogger("monitor.scheduler")
+
+Listener = Callable[[Result, Transition | None, bool], Awaitable[None] | None]
+
+
+@dataclass
+class Stats:
+    """What the monitor knows about its own work, for /metrics and /ready."""
+
+    runs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    skipped_overlap: Counter[tuple[str, str]] = field(default_factory=Counter)
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+    lag_total: float = 0.0
+    lag_count: int = 0
+    last_run_at: float | None = None  # wall clock
+    last_run_monotonic: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def add_lag(self, seconds: float) -> None:
+        self.lags.append(seconds)
+        self.lag_total += seconds
+        self.lag_count += 1
+
+
+async def run_all_once(settings: Settings) -> list[Result]:
+    """Every enabled check of every instance once (the `check` command); no store, no scheduler."""
+    semaphore = asyncio.Semaphore(settings.max_concurrency)
+
+    async def one_instance(inst: Instance) -> list[Result]:
+        ctx = make_context(inst)
+        try:
+            out = []
+            for check in inst.enabled_checks():
+                async with semaphore:
+                    out.append(await run_check(ctx, check))
+            return out
+        finally:
+            await ctx.aclose()
+
+    groups = await asyncio.gather(*(one_instance(i) for i in settings.instances))
+    return [r for group in groups for r in group]
+
+
+class Monitor:
+    def __init__(self, settings: Settings, store: Store | None) -> None:
+        self.settings = settings
+        self.store = store
+        self.contexts: dict[str, InstanceContext] = {}
+        self.latest: dict[tuple[str, str], Result] = {}
+        self.listeners: list[Listener] = []
+        self.in_maintenance: Callable[[str, float], bool] = lambda instance, at: False
+        self.stats = Stats()
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
+        self._semaphore: asyncio.Semaphore | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._semaphore = asyncio.Semaphore(self.settings.max_concurrency)
+        total = sum(len(i.enabled_checks()) for i in self.settings.instances)
+        for inst in self.settings.instances:
+            self._add_instance(inst, spread=min(inst.interval, 2 + total / 200))
+        if self.store is not None:
+            self.scheduler.add_job(
+                self._prune,
+                IntervalTrigger(seconds=self.settings.storage.prune_interval),
+                id="_prune",
+                next_run_time=datetime.now(UTC) + timedelta(seconds=30),
+                max_instances=1,
+                coalesce=True,
+            )
+            self.scheduler.add_job(
+                self._retry_flush, IntervalTrigger(seconds=5), id="_flush", max_instances=1, coalesce=True
+            )
+        self.scheduler.start()
+        log.info(
+            "monitoring %d instances, %d checks",
+            len(self.settings.instances),
+            total,
+        )
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Stop scheduling, let in-flight checks finish (bounded), write what is queued."""
+        self._stopping = True
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for task in pending:
+                task.cancel()
+        if self.store is not None:
+            self.store.flush()
+        for ctx in self.contexts.values():
+            await ctx.aclose()
+        self.contexts.clear()
+
+    def apply(self, new: Settings) -> list[str]:
+        """Apply a reloaded configuration without a restart; returns what changed, one line each."""
+        changes: list[str] = []
+        old_by_name = {i.name: i for i in self.settings.instances}
+        new_by_name = {i.name: i for i in new.instances}
+        for name, inst in old_by_name.items():
+            if name not in new_by_name or new_by_name[name] != inst:
+                self._remove_instance(name)
+                if name not in new_by_name:
+                    changes.append(f"removed instance {name}")
+                    if self.store is not None:
+                        self.store.writer.forget(name)
+        for name, inst in new_by_name.items():
+            if name not in old_by_name:
+                changes.append(f"added instance {name}")
+            elif old_by_name[name] != inst:
+                changes.append(f"changed instance {name}")
+            else:
+                continue
+            self._add_instance(inst, spread=min(inst.interval, 2.0))
+        if new.max_concurrency != self.settings.max_concurrency:
+            self._semaphore = asyncio.Semaphore(new.max_concurrency)
+            changes.append(f"max_concurrency {new.max_concurrency}")
+        self.settings = new
+        return changes
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def _add_instance(self, inst: Instance, spread: float) -> None:
+        self.contexts[inst.name] = make_context(inst)
+        for check in inst.enabled_checks():
+            interval = inst.check_interval(check)
+            first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, max(spread, 0.0)))
+            self.scheduler.add_job(
+                self.run_job,
+                IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 10.0)),
+                args=(inst.name, check),
+                id=f"{inst.name}:{check}",
+                name=f"{inst.name}/{check}",
+                next_run_time=first,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval)),
+                replace_existing=True,
+            )
+
+    def _remove_instance(self, name: str) -> None:
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith(f"{name}:"):
+                job.remove()
+        ctx = self.contexts.pop(name, None)
+        if ctx is not None:
+            task = asyncio.ensure_future(ctx.aclose())
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        for key in [k for k in self.latest if k[0] == name]:
+            del self.latest[key]
+
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.stats.skipped_overlap[tuple(event.job_id.split(":", 1))] += 1
+            return
+        if event.job_id.startswith("_"):
+            return
+        now = datetime.now(UTC)
+        for scheduled in event.scheduled_run_times:
+            self.stats.add_lag(max(0.0, (now - scheduled).total_seconds()))
+
+    async def run_job(self, instance: str, check: str) -> None:
+        """One scheduled run: check, record, notify listeners. Never raises."""
+        if self._stopping:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            ctx = self.contexts.get(instance)
+            if ctx is None:
+                return
+            assert self._semaphore is not None
+            async with self._semaphore:
+                result = await run_check(ctx, check)
+            await self.handle_result(result)
+        except Exception:
+            log.exception("run of %s/%s failed", instance, check)
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+
+    async def handle_result(self, result: Result) -> None:
+        """Record a result, log a state change, and tell the listeners."""
+        key = (result.instance, result.check)
+        self.latest[key] = result
+        self.stats.runs[(result.instance, result.check, str(result.status))] += 1
+        self.stats.last_run_at = time.time()
+        self.stats.last_run_monotonic = time.monotonic()
+        maintenance = self.in_maintenance(result.instance, result.started_at)
+        transition = None
+        if self.store is not None:
+            transition = self.store.record(result, maintenance=maintenance)
+            self.store.flush()
+        if transition is not None and transition.old_status is not None:
+            level = logging.INFO if result.status == Status.UP else logging.WARNING
+            why = f" ({result.kind}: {result.message})" if result.kind else ""
+            log.log(
+                level,
+                "%s/%s %s -> %s%s",
+                result.instance,
+                result.check,
+                transition.old_status,
+                result.status,
+                why,
+                extra={
+                    "instance": result.instance,
+                    "check": result.check,
+                    "status": str(result.status),
+                    "kind": result.kind,
+                    "event": "state_change",
+                },
+            )
+        for listener in self.listeners:
+            try:
+                out = listener(result, transition, maintenance)
+                if inspect.isawaitable(out):
+                    await out
+            except Exception:
+                log.exception("listener failed for %s/%s", result.instance, result.check)
+
+    async def _prune(self) -> None:
+        assert self.store is not None
+        storage = self.settings.storage
+        try:
+            deleted = self.store.prune(
+                raw_retention=storage.raw_retention, rollup_retention=storage.rollup_retention
+            )
+            if any(deleted.values()):
+                log.info("pruned %s", ", ".join(f"{n} {t}" for t, n in deleted.items() if n))
+        except Exception as exc:
+            log.error("prune failed: %s", exc)
+
+    async def _retry_flush(self) -> None:
+        assert self.store is not None
+        if self.store.writer.pending:
+            self.store.flush()
+
+    # --- for /ready --------------------------------------------------------------------------
+
+    def scheduler_fresh(self, now_monotonic: float | None = None) -> bool:
+        """Has a check run within two of the shortest intervals (or since start)?"""
+        now_monotonic = time.monotonic() if now_monotonic is None else now_monotonic
+        shortest = min((i.interval for i in self.settings.instances), default=60.0)
+        last = self.stats.last_run_monotonic
+        if last is None:
+            return time.time() - self.stats.started_at < shortest * 2 + 10
+        return now_monotonic - last < shortest * 2 + 10

@@ -1,0 +1,75 @@
+"""The only package that runs SQL: migrations, record, rollups, queries, prune.
+
+`Store` opens one SQLite file (WAL) and owns one connection, which belongs to the thread that
+opened it (the event loop's thread in `run`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from monitor.store import queries
+from monitor.store.history import CheckState, HistoryWriter, Transition
+from monitor.store.schema import migrate
+
+__all__ = ["CheckState", "Store", "StoreError", "Transition"]
+
+EXTRA_MIGRATIONS: list[Migrations] = []  # other parts append their migration sets at import
+
+
+class StoreError(Exception):
+    """The database cannot be opened or migrated; the message says why in one line."""
+
+
+class Store(queries.Queries):
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        try:
+            if self.path != ":memory:" and not read_only:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            if read_only:
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            else:
+                conn = sqlite3.connect(self.path, timeout=5.0)
+            conn.execute("pragma busy_timeout = 5000")
+            self.db = Database(conn)
+            if not read_only:
+                if self.path != ":memory:":
+                    self.db.enable_wal()
+                conn.execute("pragma synchronous = normal")
+                conn.execute("pragma foreign_keys = on")
+                migrate(self.db, *EXTRA_MIGRATIONS)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from None
+        self.writer = HistoryWriter(self.db)
+
+    @property
+    def healthy(self) -> bool:
+        return self.writer.healthy
+
+    def record(self, result, *, maintenance: bool = False) -> Transition | None:
+        return self.writer.record(result, maintenance=maintenance)
+
+    def flush(self) -> bool:
+        return self.writer.flush()
+
+    def prune(
+        self, *, raw_retention: float, rollup_retention: float, now: float | None = None
+    ) -> dict[str, int]:
+        return self.writer.prune(raw_retention=raw_retention, rollup_retention=rollup_retention, now=now)
+
+    def states(self) -> dict[tuple[str, str], CheckState]:
+        return dict(self.writer.states)
+
+    def integrity_ok(self) -> bool:
+        return self.db.conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.db.conn.close()

@@ -1,0 +1,265 @@
+"""The write side of the history: results, rollups, check state and incidents, and pruning.
+
+`record` computes the state change in memory and queues the write; `flush` writes the queue
+in one transaction. When the database cannot be written (read-only, disk full, locked) the
+queue is kept (bounded) and retried on the next flush, so checks go on and nothing recorded in
+memory is lost until the queue limit; `healthy` and `last_error` tell the web server's /ready.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from monitor.models import Result, Status
+from monitor.secrets import redact
+
+log = logging.getLogger("monitor.store")
+
+HOUR = 3600
+DAY = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    instance: str
+    check: str
+    status: str
+    kind: str | None
+    message: str
+    since: float
+    last_at: float
+    latency_ms: float | None
+    consecutive: int
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A check changed state."""
+
+    instance: str
+    check: str
+    old_status: str | None  # None for the first result ever
+    new_status: str
+    kind: str | None
+    message: str
+    since: float  # when the old state began
+    at: float  # when the new state began
+
+
+@dataclass(slots=True)
+class _Pending:
+    row: dict[str, Any]
+    state: CheckState
+    transition: Transition | None
+
+
+class HistoryWriter:
+    def __init__(self, db: Database, *, max_pending: int = 100_000) -> None:
+        self.db = db
+        self.states: dict[tuple[str, str], CheckState] = {}
+        self.pending: deque[_Pending] = deque()
+        self.max_pending = max_pending
+        self.dropped = 0
+        self.healthy = True
+        self.last_error: str | None = None
+        self.last_write_at: float | None = None
+        self.write_seconds_total = 0.0
+        self.writes_total = 0
+        for row in db.query("select * from check_state"):
+            self.states[(row["instance"], row["check"])] = CheckState(**row)
+
+    def record(self, result: Result, *, maintenance: bool = False) -> Transition | None:
+        """Queue a result; returns the state change it makes, if any."""
+        key = (result.instance, result.check)
+        old = self.states.get(key)
+        status = str(result.status)
+        kind = str(result.kind) if result.kind else None
+        message = redact(result.message)
+        at = result.started_at
+        transition = None
+        if old is None or old.status != status:
+            transition = Transition(
+                result.instance,
+                result.check,
+                old.status if old else None,
+                status,
+                kind,
+                message,
+                old.since if old else at,
+                at,
+            )
+            since, consecutive = at, 1
+        else:
+            since, consecutive = old.since, old.consecutive + 1
+        state = CheckState(
+            result.instance,
+            result.check,
+            status,
+            kind,
+            message,
+            since,
+            at,
+            result.latency_ms,
+            consecutive,
+            result.version or (old.version if old else None),
+        )
+        self.states[key] = state
+        row = {
+            "instance": result.instance,
+            "check": result.check,
+            "started_at": at,
+            "status": status,
+            "kind": kind,
+            "message": message,
+            "latency_ms": result.latency_ms,
+            "http_status": result.http_status,
+            "path": result.path,
+            "steps": json.dumps([redact_step(s.to_dict()) for s in result.steps]),
+            "skew_s": result.skew_s,
+            "cert_days": result.cert_days,
+            "token_days": result.token_days,
+            "version": result.version,
+            "maintenance": 1 if maintenance else 0,
+        }
+        if len(self.pending) >= self.max_pending:
+            self.pending.popleft()
+            self.dropped += 1
+        self.pending.append(_Pending(row, state, transition))
+        return transition
+
+    def flush(self) -> bool:
+        """Write everything queued in one transaction; False (and the queue kept) on failure."""
+        if not self.pending:
+            return True
+        batch = list(self.pending)
+        started = time.perf_counter()
+        try:
+            with self.db.conn:
+                for item in batch:
+                    self._write(item)
+        except sqlite3.Error as exc:
+            error = f"cannot write the database: {exc}"
+            if self.healthy or error != self.last_error:
+                log.error("%s; %d results kept in memory", error, len(self.pending))
+            self.healthy, self.last_error = False, error
+            return False
+        for _ in batch:
+            self.pending.popleft()
+        elapsed = time.perf_counter() - started
+        self.write_seconds_total += elapsed
+        self.writes_total += 1
+        self.last_write_at = time.time()
+        if not self.healthy:
+            log.warning("database writable again; %d queued results written", len(batch))
+        self.healthy, self.last_error = True, None
+        return True
+
+    def _write(self, item: _Pending) -> None:
+        conn = self.db.conn
+        row = item.row
+        cols = ", ".join(f'"{k}"' for k in row)
+        conn.execute(f"insert into results ({cols}) values ({', '.join('?' * len(row))})", list(row.values()))
+        status, latency, maint = row["status"], row["latency_ms"], row["maintenance"]
+        values = (
+            row["instance"],
+            row["check"],
+            None,
+            # a run during maintenance counts only as maintenance, never as up or down
+            1 if status == "up" and not maint else 0,
+            1 if status == "degraded" and not maint else 0,
+            1 if status == "down" and not maint else 0,
+            maint,
+            latency or 0.0,
+            0 if latency is None else 1,
+            latency,
+            latency,
+        )
+        for table, size in (("rollups_hourly", HOUR), ("rollups_daily", DAY)):
+            bucket = int(row["started_at"] // size * size)
+            conn.execute(
+                f"""insert into {table} (instance, "check", bucket, count, up, degraded, down, maintenance,
+                        latency_sum, latency_n, latency_min, latency_max)
+                    values (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+                    on conflict (instance, "check", bucket) do update set
+                        count = count + 1, up = up + excluded.up, degraded = degraded + excluded.degraded,
+                        down = down + excluded.down, maintenance = maintenance + excluded.maintenance,
+                        latency_sum = latency_sum + excluded.latency_sum,
+                        latency_n = latency_n + excluded.latency_n,
+                        latency_min = min(coalesce(latency_min, excluded.latency_min), excluded.latency_min),
+                        latency_max = max(coalesce(latency_max, excluded.latency_max), excluded.latency_max)""",
+                (values[0], values[1], bucket, *values[3:]),
+            )
+        s = item.state
+        conn.execute(
+            """insert or replace into check_state
+               (instance, "check", status, kind, message, since, last_at, latency_ms, consecutive, version)
+               values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                s.instance,
+                s.check,
+                s.status,
+                s.kind,
+                s.message,
+                s.since,
+                s.last_at,
+                s.latency_ms,
+                s.consecutive,
+                s.version,
+            ),
+        )
+        t = item.transition
+        if t is not None:
+            conn.execute(
+                'update incidents set ended_at = ? where instance = ? and "check" = ? and ended_at is null',
+                (t.at, t.instance, t.check),
+            )
+            if t.new_status != Status.UP:
+                conn.execute(
+                    """insert into incidents (instance, "check", status, kind, message, started_at, last_message)
+                       values (?, ?, ?, ?, ?, ?, ?)""",
+                    (t.instance, t.check, t.new_status, t.kind, t.message, t.at, t.message),
+                )
+        elif s.status != Status.UP:
+            conn.execute(
+                'update incidents set last_message = ? where instance = ? and "check" = ? and ended_at is null',
+                (s.message, s.instance, s.check),
+            )
+
+    def prune(
+        self, *, raw_retention: float, rollup_retention: float, now: float | None = None
+    ) -> dict[str, int]:
+        """Delete raw results and rollups past their retention; returns rows deleted per table."""
+        now = time.time() if now is None else now
+        deleted = {}
+        with self.db.conn:
+            for table, column, keep in (
+                ("results", "started_at", raw_retention),
+                ("rollups_hourly", "bucket", max(raw_retention, 35 * DAY)),
+                ("rollups_daily", "bucket", rollup_retention),
+                ("incidents", "started_at", rollup_retention),
+            ):
+                cur = self.db.conn.execute(f"delete from {table} where {column} < ?", (now - keep,))
+                deleted[table] = cur.rowcount
+        self.db.conn.execute(
+            "pragma wal_checkpoint(truncate)" if sum(deleted.values()) > 10_000 else "select 1"
+        )
+        return deleted
+
+    def forget(self, instance: str, check: str | None = None) -> None:
+        """Drop in-memory state for checks removed from the configuration (their history stays)."""
+        for key in [k for k in self.states if k[0] == instance and (check is None or k[1] == check)]:
+            del self.states[key]
+
+
+def redact_step(step: dict[str, Any]) -> dict[str, Any]:
+    step["outcome"] = redact(step["outcome"])
+    return step

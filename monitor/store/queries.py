@@ -1,0 +1,206 @@
+"""The read side of the history. Long windows read rollups, never raw rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlite_utils import Database
+
+HOUR = 3600
+DAY = 86400
+
+
+def uptime_ratio(row: dict[str, Any]) -> float | None:
+    """Share of runs outside maintenance that were up or degraded (the service worked); None without data.
+
+    Runs during maintenance are left out of both sides of the ratio.
+    """
+    counted = (row.get("count") or 0) - (row.get("maintenance") or 0)
+    if counted <= 0:
+        return None
+    working = min((row.get("up") or 0) + (row.get("degraded") or 0), counted)
+    return working / counted
+
+
+class Queries:
+    db: Database
+
+    def recent_results(
+        self, instance: str, check: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        where, args = "instance = ?", [instance]
+        if check:
+            where += ' and "check" = ?'
+            args.append(check)
+        rows = list(
+            self.db.query(
+                f"select * from results where {where} order by started_at desc limit ?", [*args, limit]
+            )
+        )
+        for row in rows:
+            row["steps"] = json.loads(row["steps"] or "[]")
+        return rows
+
+    def results_between(self, instance: str, check: str, start: float, end: float) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                """select started_at, status, kind, latency_ms, http_status, maintenance from results
+                   where instance = ? and "check" = ? and started_at >= ? and started_at < ?
+                   order by started_at""",
+                [instance, check, start, end],
+            )
+        )
+
+    def failures(self, instance: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = list(
+            self.db.query(
+                """select * from results where instance = ? and status != 'up'
+                   order by started_at desc limit ?""",
+                [instance, limit],
+            )
+        )
+        for row in rows:
+            row["steps"] = json.loads(row["steps"] or "[]")
+        return rows
+
+    def incidents(
+        self, instance: str | None = None, *, since: float | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if instance:
+            where.append("instance = ?")
+            args.append(instance)
+        if since is not None:
+            where.append("(ended_at is null or ended_at >= ?)")
+            args.append(since)
+        return list(
+            self.db.query(
+                f"select * from incidents where {' and '.join(where)} order by started_at desc limit ?",
+                [*args, limit],
+            )
+        )
+
+    def rollups(
+        self, instance: str, check: str | None, start: float, *, daily: bool, end: float | None = None
+    ) -> list[dict[str, Any]]:
+        table = "rollups_daily" if daily else "rollups_hourly"
+        where, args = ["instance = ?", "bucket >= ?"], [instance, start]
+        if check:
+            where.append('"check" = ?')
+            args.append(check)
+        if end is not None:
+            where.append("bucket < ?")
+            args.append(end)
+        return list(self.db.query(f"select * from {table} where {' and '.join(where)} order by bucket", args))
+
+    def uptime(
+        self, instance: str, check: str | None, window: float, now: float | None = None
+    ) -> dict[str, Any]:
+        """Counts and uptime over the last `window` seconds, from hourly rollups up to 35 days, else daily."""
+        now = time.time() if now is None else now
+        daily = window > 35 * DAY
+        size = DAY if daily else HOUR
+        start = (now - window) // size * size
+        table = "rollups_daily" if daily else "rollups_hourly"
+        where, args = ["instance = ?", "bucket >= ?"], [instance, start]
+        if check:
+            where.append('"check" = ?')
+            args.append(check)
+        row = self.db.execute(
+            f"""select coalesce(sum(count),0), coalesce(sum(up),0), coalesce(sum(degraded),0),
+                       coalesce(sum(down),0), coalesce(sum(maintenance),0),
+                       coalesce(sum(latency_sum),0), coalesce(sum(latency_n),0)
+                from {table} where {" and ".join(where)}""",
+            args,
+        ).fetchone()
+        out = dict(
+            zip(
+                ("count", "up", "degraded", "down", "maintenance", "latency_sum", "latency_n"),
+                row,
+                strict=True,
+            )
+        )
+        out["uptime"] = uptime_ratio(out)
+        out["latency_avg"] = out["latency_sum"] / out["latency_n"] if out["latency_n"] else None
+        return out
+
+    def daily_bars(
+        self, instance: str, check: str | None, days: int = 90, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """One entry per UTC day, oldest first, with uptime, incident count and downtime seconds."""
+        now = time.time() if now is None else now
+        today = int(now // DAY * DAY)
+        start = today - (days - 1) * DAY
+        by_day: dict[int, dict[str, Any]] = {}
+        for row in self.rollups(instance, check, start, daily=True):
+            day = by_day.setdefault(
+                row["bucket"], {"count": 0, "up": 0, "degraded": 0, "down": 0, "maintenance": 0}
+            )
+            for key in ("count", "up", "degraded", "down", "maintenance"):
+                day[key] += row[key]
+        where, args = ["instance = ?", "(ended_at is null or ended_at >= ?)"], [instance, start]
+        if check:
+            where.append('"check" = ?')
+            args.append(check)
+        incidents = list(
+            self.db.query(
+                f"select status, started_at, ended_at from incidents where {' and '.join(where)}", args
+            )
+        )
+        bars = []
+        for i in range(days):
+            day_start = start + i * DAY
+            counts = by_day.get(day_start, {"count": 0, "up": 0, "degraded": 0, "down": 0, "maintenance": 0})
+            n_incidents, downtime = 0, 0.0
+            for inc in incidents:
+                s, e = inc["started_at"], inc["ended_at"] or now
+                overlap = min(e, day_start + DAY) - max(s, day_start)
+                if overlap > 0 or day_start <= s < day_start + DAY:
+                    n_incidents += 1
+                    if inc["status"] == "down":
+                        downtime += max(0.0, overlap)
+            bars.append(
+                {
+                    "day": day_start,
+                    **counts,
+                    "uptime": uptime_ratio(counts),
+                    "incidents": n_incidents,
+                    "downtime_s": round(downtime),
+                }
+            )
+        return bars
+
+    def latency_series(
+        self, instance: str, check: str, window: float, now: float | None = None, points: int = 120
+    ) -> list[dict[str, Any]]:
+        """Average, min and max latency in up to `points` buckets over the window."""
+        now = time.time() if now is None else now
+        start = now - window
+        if window <= 2 * DAY:
+            rows = self.results_between(instance, check, start, now)
+            size = max(window / points, 1.0)
+            buckets: dict[int, list[float]] = {}
+            for row in rows:
+                if row["latency_ms"] is not None:
+                    buckets.setdefault(int((row["started_at"] - start) // size), []).append(row["latency_ms"])
+            return [
+                {"t": start + (i + 0.5) * size, "avg": sum(v) / len(v), "min": min(v), "max": max(v)}
+                for i, v in sorted(buckets.items())
+            ]
+        daily = window > 35 * DAY
+        return [
+            {
+                "t": row["bucket"] + (DAY if daily else HOUR) / 2,
+                "avg": row["latency_sum"] / row["latency_n"],
+                "min": row["latency_min"],
+                "max": row["latency_max"],
+            }
+            for row in self.rollups(instance, check, start, daily=daily)
+            if row["latency_n"]
+        ]
+
+    def check_states(self) -> list[dict[str, Any]]:
+        return list(self.db.query('select * from check_state order by instance, "check"'))
