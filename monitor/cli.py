@@ -240,7 +240,29 @@ COMMANDS = {
 }
 
 
+# Parts that add commands or hook into `run` do it from their own module: each listed module, when
+# present, has `register()` appending to EXTRA_COMMANDS, ATTACH and SHUTDOWN above.
+EXTENSION_MODULES = ("monitor.status", "monitor.alerts")
+
+
+def _load_extensions() -> None:
+    import importlib
+
+    for name in EXTENSION_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        register = getattr(module, "register", None)
+        if register is not None and not getattr(module, "_registered", False):
+            register()
+            module._registered = True  # type: ignore[attr-defined]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _load_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(getattr(args, "log_format", None) or "text", getattr(args, "log_level", None) or "INFO")
