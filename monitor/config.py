@@ -133,7 +133,7 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class Instance(_Model):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str
     display_name: str | None = None
     url: str
     show_url: bool = False
@@ -147,6 +147,15 @@ class Instance(_Model):
     token_expiry_warning: Duration = 14 * 86400.0
     max_body: int = Field(1_048_576, ge=1024)
     checks: Checks = Checks()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError(
+                "use 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit (it appears in URLs)"
+            )
+        return value
 
     @field_validator("url")
     @classmethod
@@ -353,12 +362,52 @@ def _resolve_files(raw: dict[str, Any], problems: list[str]) -> None:
 _FRIENDLY = {
     "extra_forbidden": "unknown key (check the spelling; see the configuration reference)",
     "missing": "required",
+    "model_type": "must be a mapping of keys (key: value)",
+    "model_attributes_type": "must be a mapping of keys (key: value)",
+    "dict_type": "must be a mapping of keys (key: value)",
+    "list_type": "must be a list (- item)",
+    "too_short": "needs at least one entry",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "string_type": "must be text",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
 }
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at `loc`'s parent accepts, to suggest a spelling."""
+    import typing
+
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        for _ in range(3):  # unwrap list[X] and X | None
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                break
+            annotation = args[0] if args else annotation
+        model = annotation
+    return list(getattr(model, "model_fields", {}))
 
 
 def _format_error(err: Any) -> str:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     msg = _FRIENDLY.get(err["type"]) or err["msg"]
+    if err["type"] == "extra_forbidden" and loc:
+        import difflib
+
+        close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
+        if close:
+            msg = f"unknown key (did you mean {close[0]}?)"
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if err["type"] in ("literal_error", "enum"):
         msg = msg.replace("Input should be", "must be")
