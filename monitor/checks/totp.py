@@ -166,8 +166,9 @@ async def run_totp(ctx: InstanceContext, steps: list[Step]) -> Result:
     ok, what = _matches(
         secret, data, otp_type=cfg.otp_type, digits=cfg.digits, algorithm=cfg.algorithm, period=cfg.period
     )
-    # skew: the server's generated_at (whole seconds) against our clock at the midpoint
-    generated_at = float(data["generated_at"])
+    # skew: the server's generated_at against our clock at the request's midpoint; generated_at
+    # is PHP's time(), truncated to whole seconds, so half a second is added back on average
+    generated_at = float(data["generated_at"]) + 0.5
     midpoint = (sent + received) / 2
     skew = generated_at - midpoint
     date = server_time(gen.headers)

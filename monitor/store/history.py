@@ -194,8 +194,10 @@ class HistoryWriter:
                         down = down + excluded.down, maintenance = maintenance + excluded.maintenance,
                         latency_sum = latency_sum + excluded.latency_sum,
                         latency_n = latency_n + excluded.latency_n,
-                        latency_min = min(coalesce(latency_min, excluded.latency_min), excluded.latency_min),
-                        latency_max = max(coalesce(latency_max, excluded.latency_max), excluded.latency_max)""",
+                        latency_min = min(coalesce(latency_min, excluded.latency_min),
+                                          coalesce(excluded.latency_min, latency_min)),
+                        latency_max = max(coalesce(latency_max, excluded.latency_max),
+                                          coalesce(excluded.latency_max, latency_max))""",
                 (values[0], values[1], bucket, *values[3:]),
             )
         s = item.state
