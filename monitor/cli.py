@@ -221,8 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from monitor import simulator
 
-    simulator.main_from_args(args)
-    return EXIT_OK
+    return int(simulator.main_from_args(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
