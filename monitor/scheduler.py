@@ -28,6 +28,8 @@ from monitor.store import Store, Transition
 
 log = logging.getLogger("monitor.scheduler")
 
+CLOCK_JUMP_THRESHOLD = 5.0  # seconds of wall-clock change beyond the monotonic clock
+
 Listener = Callable[[Result, Transition | None, bool], Awaitable[None] | None]
 
 
@@ -43,6 +45,8 @@ class Stats:
     last_run_at: float | None = None  # wall clock
     last_run_monotonic: float | None = None
     started_at: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.monotonic)
+    clock_jumps: int = 0
 
     def add_lag(self, seconds: float) -> None:
         self.lags.append(seconds)
@@ -83,6 +87,7 @@ class Monitor:
         self._semaphore: asyncio.Semaphore | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._clock_task: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -104,6 +109,7 @@ class Monitor:
                 self._retry_flush, IntervalTrigger(seconds=5), id="_flush", max_instances=1, coalesce=True
             )
         self.scheduler.start()
+        self._clock_task = asyncio.create_task(self._watch_clock())
         log.info(
             "monitoring %d instances, %d checks",
             len(self.settings.instances),
@@ -113,6 +119,8 @@ class Monitor:
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop scheduling, let in-flight checks finish (bounded), write what is queued."""
         self._stopping = True
+        if self._clock_task is not None:
+            self._clock_task.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._inflight:
@@ -155,6 +163,9 @@ class Monitor:
 
     def _add_instance(self, inst: Instance, spread: float) -> None:
         self.contexts[inst.name] = make_context(inst)
+        self._schedule_checks(inst, spread)
+
+    def _schedule_checks(self, inst: Instance, spread: float) -> None:
         for check in inst.enabled_checks():
             interval = inst.check_interval(check)
             first = datetime.now(UTC) + timedelta(seconds=random.uniform(0, max(spread, 0.0)))
@@ -270,6 +281,26 @@ class Monitor:
         if self.store.writer.pending:
             self.store.flush()
 
+    async def _watch_clock(self, every: float = 1.0) -> None:
+        """Reschedule every check when the wall clock jumps.
+
+        APScheduler 3 compares due times with the wall clock: a jump back by an hour would pause
+        every check for an hour, a jump forward would count runs as missed. The gap between the
+        wall clock and the monotonic one (which asyncio's sleeps use) shows a jump either way.
+        """
+        offset = time.time() - time.monotonic()
+        while True:
+            await asyncio.sleep(every)
+            new = time.time() - time.monotonic()
+            jump = new - offset
+            offset = new
+            if abs(jump) < CLOCK_JUMP_THRESHOLD or self._stopping:
+                continue
+            log.warning("the system clock jumped %+.0fs; rescheduling every check from now", jump)
+            self.stats.clock_jumps += 1
+            for inst in self.settings.instances:
+                self._schedule_checks(inst, spread=min(inst.interval, 2.0))
+
     # --- for /ready --------------------------------------------------------------------------
 
     def scheduler_fresh(self, now_monotonic: float | None = None) -> bool:
@@ -278,5 +309,5 @@ class Monitor:
         shortest = min((i.interval for i in self.settings.instances), default=60.0)
         last = self.stats.last_run_monotonic
         if last is None:
-            return time.time() - self.stats.started_at < shortest * 2 + 10
+            return now_monotonic - self.stats.started_monotonic < shortest * 2 + 10
         return now_monotonic - last < shortest * 2 + 10
