@@ -132,7 +132,9 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
     from monitor.store import Store, StoreError
 
     try:
-        store = Store(settings.storage.path)
+        # a short busy timeout: the store is written from the event loop, which must not stall
+        # for long behind another process's lock; the queue is retried every 2 s
+        store = Store(settings.storage.path, busy_timeout=0.25)
     except StoreError as exc:
         raise ConfigError([f"storage.path: {exc}"]) from None
     monitor = Monitor(settings, store)

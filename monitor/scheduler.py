@@ -106,7 +106,7 @@ class Monitor:
                 coalesce=True,
             )
             self.scheduler.add_job(
-                self._retry_flush, IntervalTrigger(seconds=5), id="_flush", max_instances=1, coalesce=True
+                self._retry_flush, IntervalTrigger(seconds=2), id="_flush", max_instances=1, coalesce=True
             )
         self.scheduler.start()
         self._clock_task = asyncio.create_task(self._watch_clock())
@@ -236,7 +236,8 @@ class Monitor:
         transition = None
         if self.store is not None:
             transition = self.store.record(result, maintenance=maintenance)
-            self.store.flush()
+            if self.store.healthy:  # while the database fails, the periodic retry writes the queue
+                self.store.flush()
         if transition is not None and transition.old_status is not None:
             level = logging.INFO if result.status == Status.UP else logging.WARNING
             why = f" ({result.kind}: {result.message})" if result.kind else ""

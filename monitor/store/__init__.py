@@ -26,7 +26,7 @@ class StoreError(Exception):
 
 
 class Store(queries.Queries):
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
         try:
             if self.path != ":memory:" and not read_only:
@@ -34,8 +34,8 @@ class Store(queries.Queries):
             if read_only:
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             else:
-                conn = sqlite3.connect(self.path, timeout=5.0)
-            conn.execute("pragma busy_timeout = 5000")
+                conn = sqlite3.connect(self.path, timeout=busy_timeout)
+            conn.execute(f"pragma busy_timeout = {int(busy_timeout * 1000)}")
             self.db = Database(conn)
             if not read_only:
                 if self.path != ":memory:":
