@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import quote, urlsplit
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -30,13 +31,27 @@ def _walk(node: Any) -> None:
         register(node.get_secret_value())
     elif isinstance(node, BaseModel):
         for name in type(node).model_fields:
-            _walk(getattr(node, name))
+            value = getattr(node, name)
+            if isinstance(value, str) and name.endswith("url"):
+                register_url_password(value)
+            _walk(value)
     elif isinstance(node, list | tuple):
         for item in node:
             _walk(item)
     elif isinstance(node, dict):
         for item in node.values():
             _walk(item)
+
+
+def register_url_password(url: str) -> None:
+    """A password written in a URL (https://user:password@host) is a secret too."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        register(password)
+        register(quote(password, safe=""))
 
 
 def register_settings(settings: BaseModel) -> None:

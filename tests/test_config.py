@@ -179,3 +179,10 @@ def test_fuzzed_yaml_text_never_crashes(tmp_path_factory, text):
         config.load(path, env={})
     except config.ConfigError as exc:
         assert all("\n" not in line for line in exc.problems)
+
+
+def test_password_in_an_instance_url_is_redacted_everywhere():
+    from monitor.secrets import redact
+
+    config.from_mapping({"instances": [{"name": "home", "url": "https://me:pa55-w0rd@x.example"}]}, env={})
+    assert redact("GET https://me:pa55-w0rd@x.example/up failed") == "GET https://me:***@x.example/up failed"
