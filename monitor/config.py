@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -297,8 +298,10 @@ def _path_str(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        else:
+        elif re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(part)):
             out += ("." if out else "") + str(part)
+        else:  # a key with spaces, newlines or other odd characters: quoted, escaped, shortened
+            out += "[" + json.dumps(str(part)[:64]) + "]"
     return out or "(top level)"
 
 
@@ -348,7 +351,8 @@ def _read_secret_file(data: dict[str, Any], key: str, target: str, loc: tuple[An
 
 
 def _resolve_files(raw: dict[str, Any], problems: list[str]) -> None:
-    for i, inst in enumerate(raw.get("instances") or []):
+    instances = raw.get("instances")
+    for i, inst in enumerate(instances if isinstance(instances, list) else []):
         if not isinstance(inst, dict):
             continue
         _read_secret_file(inst, "token_file", "token", ("instances", i), problems)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import quote, urlsplit
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
