@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -132,6 +134,38 @@ class Checks(_Model):
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
+# --- alert routing (used by Instance and Alerts) -------------------------------------------------
+
+AlertEvent = Literal["down", "degraded", "resolved", "reminder"]
+ALERT_EVENTS: tuple[AlertEvent, ...] = ("down", "degraded", "resolved", "reminder")
+
+
+class NotifyTarget(_Model):
+    """One notifier an alert rule sends to, and which events it gets (a plain name: every event)."""
+
+    name: str
+    events: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS), min_length=1)
+
+
+def _notify_target(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+NotifyList = list[Annotated[NotifyTarget, BeforeValidator(_notify_target)]]
+
+
+class InstanceAlerts(_Model):
+    """Per-instance overrides of `alerts:`; a key left out keeps the global value."""
+
+    enabled: bool = True
+    failure_threshold: int | None = Field(None, ge=1)
+    success_threshold: int | None = Field(None, ge=1)
+    remind_every: Duration | None = None
+    send_on_resolved: bool | None = None
+    alert_on_degraded: bool | None = None
+    retry: Duration | None = None
+    notify: NotifyList | None = None
+
 
 class Instance(_Model):
     name: str
@@ -148,6 +182,7 @@ class Instance(_Model):
     token_expiry_warning: Duration = 14 * 86400.0
     max_body: int = Field(1_048_576, ge=1024)
     checks: Checks = Checks()
+    alerts: InstanceAlerts | None = None  # overrides of the global alerts: rules
 
     @field_validator("name")
     @classmethod
@@ -253,15 +288,192 @@ class Web(_Model):
         return value
 
 
+class Delivery(_Model):
+    """How the outbox retries a delivery that failed: exponential backoff with jitter, bounded."""
+
+    backoff_initial: Duration = 5.0
+    backoff_max: Duration = 300.0  # the longest wait between two attempts
+    give_up_after: Duration = 3 * 86400.0  # still failing this long after the alert: marked failed
+    max_attempts: int = Field(0, ge=0)  # 0: no limit but give_up_after
+    concurrency: int = Field(4, ge=1, le=100)  # sent at once; one at a time per check and notifier
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Delivery:
+        if self.backoff_initial <= 0:
+            raise ValueError("backoff_initial must be more than 0s")
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must be at least backoff_initial")
+        return self
+
+
 class Alerts(_Model):
-    """Alert rules; the alerting module reads these."""
+    """Alert rules: when a check's stored state becomes an alert, and who hears of it."""
 
     failure_threshold: int = Field(3, ge=1)
     success_threshold: int = Field(2, ge=1)
     remind_every: Duration = 0.0
     send_on_resolved: bool = True
     alert_on_degraded: bool = True
-    notify: list[str] = []
+    retry: Duration = 0.0  # re-run a check that failed once after this delay before the failure counts
+    notify: NotifyList = []  # empty: every notifier gets every event
+    delivery: Delivery = Delivery()
+
+    @field_validator("retry")
+    @classmethod
+    def _retry(cls, value: float) -> float:
+        if value > 300:
+            raise ValueError("must be at most 5m (it is a quick second look, not a schedule)")
+        return value
+
+    def for_instance(self, inst: Instance) -> Alerts:
+        """These rules with the instance's `alerts:` overrides applied."""
+        if inst.alerts is None:
+            return self
+        changes = {k: v for k, v in inst.alerts.model_dump(exclude={"enabled"}).items() if v is not None}
+        if "notify" in changes:
+            changes["notify"] = inst.alerts.notify
+        return self.model_copy(update=changes)
+
+
+# --- notifiers and maintenance windows -----------------------------------------------------------
+
+_WEBHOOK_ONLY = ("secret", "method", "headers", "template")
+
+
+class Notifier(_Model):
+    """Where alerts go: a signed JSON webhook, or an Apprise URL (ntfy, Slack, Telegram, email...)."""
+
+    name: str
+    type: Literal["webhook", "apprise"]
+    url: SecretStr  # may carry a token: never logged, stored or shown
+    secret: SecretStr | None = None  # webhook: signs each delivery with HMAC-SHA256
+    method: Literal["POST", "PUT", "PATCH"] = "POST"  # webhook
+    headers: dict[str, SecretStr] = {}  # webhook: extra headers; values are treated as secrets
+    template: str | None = None  # webhook: Jinja2 body; each {{ value }} is inserted as a JSON literal
+    timeout: Duration = 10.0
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError("use 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        url = value.get_secret_value()
+        if info.data.get("type") == "webhook":
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL (the value is not shown)")
+        elif info.data.get("type") == "apprise":
+            from monitor.notifiers.apprise import check_url
+
+            check_url(url)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
+                raise ValueError(f"'{name}' is not a header name (letters, digits and -)")
+            if name.lower().startswith("x-monitor-"):
+                raise ValueError(f"{name}: the X-Monitor- headers are set by the monitor")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.notifiers.payload import check_template
+
+            check_template(value)
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0 < value <= 120:
+            raise ValueError("must be more than 0s and at most 2m")
+        return value
+
+    @model_validator(mode="after")
+    def _apprise_keys(self) -> Notifier:
+        extra = [k for k in _WEBHOOK_ONLY if self.type == "apprise" and k in self.model_fields_set]
+        if extra:
+            raise ValueError(f"{', '.join(extra)}: only for type webhook")
+        return self
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _clock_time(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted 02:30 as the base-60 number 150: take it back as 02:30."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1440:
+        return dt.time(value // 60, value % 60)
+    return value
+
+
+class MaintenanceWindow(_Model):
+    """No alerts; shown as maintenance and left out of uptime. One-off (start), cron, or weekly (time)."""
+
+    title: str = "Scheduled maintenance"
+    description: str = ""
+    instances: list[str] = []  # empty: every instance
+    timezone: str = "UTC"
+    start: dt.datetime | None = None  # one-off; without an offset it is read in `timezone`
+    end: dt.datetime | None = None
+    cron: str | None = None  # recurring: each match starts a window of `duration`
+    weekdays: list[Weekday] = []  # recurring at `time` on these days (empty: every day)
+    time: Annotated[dt.time, BeforeValidator(_clock_time)] | None = None
+    duration: Duration | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone '{value}': use a name such as Europe/Paris or UTC") from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
+            raise ValueError(f"'{value}' is not a cron expression: use five fields, such as '0 3 * * sun'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MaintenanceWindow:
+        if self.weekdays and self.time is None:
+            raise ValueError("weekdays needs time, such as '02:00'")
+        kinds = [k for k in ("start", "cron", "time") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("set one of start (one-off), cron, or time with weekdays (weekly)")
+        if self.duration is not None and self.duration <= 0:
+            raise ValueError("duration must be more than 0s")
+        if self.start is None:
+            if self.duration is None or self.end is not None:
+                raise ValueError("a recurring window needs duration (such as 2h) and no end")
+        elif (self.end is None) == (self.duration is None):
+            raise ValueError("a one-off window needs end or duration (one of them)")
+        elif self.end is not None and self.local(self.end) <= self.local(self.start):
+            raise ValueError("end must be after start")
+        return self
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        """A configured date-time as an aware one: naive values are read in the window's time zone."""
+        from zoneinfo import ZoneInfo
+
+        return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(self.timezone))
 
 
 class Settings(_Model):
@@ -269,8 +481,8 @@ class Settings(_Model):
     web: Web = Web()
     instances: list[Instance] = Field(min_length=1)
     alerts: Alerts = Alerts()
-    notifiers: list[dict[str, Any]] = []
-    maintenance: list[dict[str, Any]] = []
+    notifiers: list[Notifier] = []
+    maintenance: list[MaintenanceWindow] = []
     max_concurrency: int = Field(50, ge=1, le=10_000)
     throttle_api: int = Field(60, ge=0)  # 2FAuth's THROTTLE_API, per client IP and minute
     throttle_share: float = Field(0.5, gt=0, le=1)  # warn above this share of throttle_api
@@ -282,6 +494,40 @@ class Settings(_Model):
             if inst.name in seen:
                 raise ValueError(f"instance name '{inst.name}' is used twice")
             seen.add(inst.name)
+        return self
+
+    @model_validator(mode="after")
+    def _alert_references(self) -> Settings:
+        from pydantic_core import InitErrorDetails, PydanticCustomError
+
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        names = [n.name for n in self.notifiers]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append((("notifiers", i, "name"), f"'{name}' is used twice"))
+        known = ", ".join(names) or "none; add notifiers:"
+        rules = [(("alerts", "notify"), self.alerts.notify)] + [
+            (("instances", i, "alerts", "notify"), inst.alerts.notify)
+            for i, inst in enumerate(self.instances)
+            if inst.alerts is not None and inst.alerts.notify is not None
+        ]
+        for loc, targets in rules:
+            for j, target in enumerate(targets):
+                if target.name not in names:
+                    problems.append(((*loc, j), f"no notifier named '{target.name}' (configured: {known})"))
+        instances = {i.name for i in self.instances}
+        for i, window in enumerate(self.maintenance):
+            for j, name in enumerate(window.instances):
+                if name not in instances:
+                    problems.append((("maintenance", i, "instances", j), f"no instance named '{name}'"))
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Settings",
+                [
+                    InitErrorDetails(type=PydanticCustomError("reference", msg), loc=loc, input=None)
+                    for loc, msg in problems
+                ],
+            )
         return self
 
     def instance(self, name: str) -> Instance | None:

@@ -1,0 +1,108 @@
+"""Every other service through Apprise URLs: ntfy, Gotify, Slack, Discord, Telegram, Matrix, email...
+
+Apprise URLs carry their tokens (a Slack token, an ntfy topic, a mail password): the URL and its
+parts are registered as secrets, Apprise's own log lines stay inside Apprise (we log one redacted
+line per failed attempt), and only the notifier's name is ever stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from monitor import secrets
+from monitor.notifiers import Alert, NotifierError, Sent, payload
+from monitor.notifiers.webhook import TRANSIENT_4XX
+
+if TYPE_CHECKING:
+    from monitor.config import Notifier as NotifierConfig
+
+_ERROR_CODE = re.compile(r"error=(\d{3})")
+# Apprise logs carry URL parts; our RedactingFilter would mask them, but the worker already logs
+# one line per failed attempt, so Apprise's lines are kept for the attempt record only.
+logging.getLogger("apprise").propagate = False
+logging.getLogger("apprise").addHandler(logging.NullHandler())
+
+
+def _apprise() -> Any:
+    import apprise  # imported on first use: loading its 100+ plugins takes half a second
+
+    return apprise
+
+
+def register_url_secrets(url: str) -> None:
+    """Register the parts of an Apprise URL that are usually tokens, so no log line can show them."""
+    secrets.register(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return
+    secrets.register(unquote(parts.username or ""))
+    secrets.register(unquote(parts.password or ""))
+    if host and "." not in host and ":" not in host and host != "localhost" and len(host) >= 6:
+        secrets.register(host)  # slack://TokenA/..., tgram://bottoken/...
+    for segment in parts.path.split("/"):
+        if len(segment) >= 6:
+            secrets.register(unquote(segment))
+    for _, value in parse_qsl(parts.query):
+        if len(value) >= 6:
+            secrets.register(value)
+
+
+def check_url(url: str) -> None:
+    """ValueError (one line, the URL not shown) unless Apprise can use this URL."""
+    register_url_secrets(url)
+    if not _apprise().Apprise().add(url):
+        raise ValueError(
+            "is not a URL Apprise can use (the value is not shown); "
+            "see https://github.com/caronc/apprise/wiki for each service's URL"
+        )
+
+
+def _notify_type(event: str) -> Any:
+    types = _apprise().NotifyType
+    return {
+        "down": types.FAILURE,
+        "reminder": types.FAILURE,
+        "degraded": types.WARNING,
+        "resolved": types.SUCCESS,
+    }.get(event, types.INFO)
+
+
+class AppriseNotifier:
+    def __init__(self, cfg: NotifierConfig) -> None:
+        self.name = cfg.name
+        self.cfg = cfg
+        url = cfg.url.get_secret_value()
+        register_url_secrets(url)
+        self._apprise = _apprise().Apprise()
+        if not self._apprise.add(url):
+            raise NotifierError("the URL is not one Apprise can use", permanent=True)
+
+    async def send(self, alert: Alert, delivery_id: str) -> Sent:
+        try:
+            result = await asyncio.wait_for(
+                self._apprise.async_notify(
+                    title=payload.title(alert),
+                    body=payload.text(alert),
+                    notify_type=_notify_type(alert.event),
+                ),
+                timeout=self.cfg.timeout,
+            )
+        except TimeoutError:
+            raise NotifierError(f"no answer within {self.cfg.timeout:g}s") from None
+        if result:
+            return Sent(None, "delivered")
+        lines = [e.message for e in result.logs()] if hasattr(result, "logs") else []
+        detail = " ".join(" ".join(lines).split())[:300] or "the service did not accept the notification"
+        match = _ERROR_CODE.search(detail)
+        code = int(match.group(1)) if match else None
+        permanent = code is not None and 400 <= code < 500 and code not in TRANSIENT_4XX
+        raise NotifierError(secrets.redact(detail), permanent=permanent, status=code)
+
+    async def aclose(self) -> None:
+        return None
