@@ -266,7 +266,14 @@ class Storage(_Model):
 
 class BasicAuth(_Model):
     username: str = Field(min_length=1)
-    password: SecretStr
+    password: SecretStr  # no default password
+
+    @field_validator("password")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("use at least 8 characters (the value is not shown)")
+        return value
 
 
 class Web(_Model):
@@ -276,8 +283,10 @@ class Web(_Model):
     description: str = ""
     logo: Path | None = None
     base_url: str | None = None  # public URL of the status page, for links in alerts and feeds
-    refresh: Duration = 60.0
+    refresh: Duration = 60.0  # auto refresh of the status page; 0 turns it off
     basic_auth: BasicAuth | None = None
+    default_window: Literal["24h", "7d", "30d", "90d", "365d"] = "30d"  # uptime window shown first
+    notice: str = ""  # one line shown above the status, such as planned work or "demo data"
 
     @field_validator("listen")
     @classmethod

@@ -1,21 +1,127 @@
-"""Routes only. The monitor's own /live and /ready (the status page joins them)."""
+"""Routes only: each maps a request onto monitor.status, pages, badges, feed or metrics.
+
+Handlers are `async def` on purpose: they run on the event loop's thread, which owns the
+SQLite connection. The monitor's own /live and /ready stay cheap and open, for Docker's
+HEALTHCHECK and Kubernetes probes.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from monitor import badges, feed, metrics, pages, status
+from monitor.webguard import BasicAuthGate, RequestLimits, SecurityHeaders
 
 if TYPE_CHECKING:
     from monitor.scheduler import Monitor
 
 HEALTH_JSON = "application/health+json"
+NO_CACHE = {"Cache-Control": "no-cache"}
+BADGE_CACHE = {"Cache-Control": "max-age=60, s-maxage=60", "Access-Control-Allow-Origin": "*"}
 
 
 def create_app(monitor: Monitor) -> Starlette:
+    scrape = metrics.attach(monitor)
+
+    def source() -> status.Source:
+        return status.Source.of(monitor)
+
+    def window(request: Request) -> str:
+        try:
+            return status.parse_window(
+                request.query_params.get("window"), monitor.settings.web.default_window
+            )
+        except status.WindowError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    def page_headers(request: Request) -> dict[str, str]:
+        refresh = monitor.settings.web.refresh
+        off = request.query_params.get("refresh") == "0"
+        return {**NO_CACHE, **({"Refresh": str(int(refresh))} if refresh and not off else {})}
+
+    def html(request: Request, template: str, ctx: dict[str, Any], root: str = "", **kw: Any) -> HTMLResponse:
+        links = pages.links_for(
+            monitor.settings,
+            ctx["window"],
+            root=root,
+            refresh_off=request.query_params.get("refresh") == "0",
+            **kw,
+        )
+        return HTMLResponse(pages.render(template, ctx, links), headers=page_headers(request))
+
+    def known(name: str) -> str:
+        if monitor.settings.instance(name) is None:
+            raise HTTPException(404, f"there is no instance named '{name[:64]}'")
+        return name
+
+    async def index(request: Request) -> HTMLResponse:
+        return html(request, "index.html", status.page_context(source(), window=window(request)))
+
+    async def instance(request: Request) -> HTMLResponse:
+        name = known(request.path_params["name"])
+        ctx = status.page_context(source(), window=window(request), instance=name)
+        return html(request, "instance.html", ctx, root="../", instance_page=name)
+
+    async def api_status(request: Request) -> JSONResponse:
+        return JSONResponse(status.page_context(source(), window=window(request)), headers=NO_CACHE)
+
+    async def api_history(request: Request) -> JSONResponse:
+        name = known(request.path_params["name"])
+        check = request.query_params.get("check") or None
+        if check is not None and check not in monitor.settings.instance(name).enabled_checks():  # type: ignore[union-attr]
+            raise HTTPException(400, f"check must be one of the instance's checks, not '{check[:20]}'")
+        body = status.history(source(), name, check, window(request))
+        return JSONResponse(body, headers=NO_CACHE)
+
+    async def badge(request: Request) -> Response:
+        name, kind, fmt = request.path_params["name"], request.path_params["kind"], request.path_params["fmt"]
+        if fmt == "json" and kind == "shields":
+            kind = request.query_params.get("type", "status")
+        elif fmt != "svg":
+            raise HTTPException(
+                404, "badges are /badge/{instance}/{status,uptime,latency}.svg or shields.json"
+            )
+        try:
+            data = badges.badge(
+                source(),
+                name,
+                kind,
+                request.query_params.get("window"),
+                label=request.query_params.get("label"),
+            )
+        except (badges.BadgeError, status.WindowError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        code = 200 if data is not None else 404
+        data = data or badges.not_found(name)
+        if fmt == "json":
+            return JSONResponse(badges.shields_json(data), status_code=code, headers=BADGE_CACHE)
+        svg = badges.render_svg(data)
+        return Response(svg, status_code=code, media_type="image/svg+xml", headers=BADGE_CACHE)
+
+    async def feed_atom(request: Request) -> Response:
+        body = feed.render_feed(source(), site_url=str(request.base_url))
+        return Response(body, media_type="application/atom+xml; charset=utf-8", headers=NO_CACHE)
+
+    async def metrics_route(request: Request) -> Response:
+        body, content_type = scrape.exposition(request.headers.get("accept"))
+        return Response(body, media_type=content_type, headers=NO_CACHE)
+
+    async def logo(request: Request) -> Response:
+        path: Path | None = monitor.settings.web.logo
+        media = pages.LOGO_TYPES.get(path.suffix.lower()) if path else None
+        if path is None or media is None or not path.is_file():
+            raise HTTPException(404, "no logo is configured")
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=3600"})
+
     async def live(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok\n")
 
@@ -48,9 +154,44 @@ def create_app(monitor: Monitor) -> Starlette:
             body["output"] = f"failing: {', '.join(failing)}"
         return JSONResponse(body, status_code=503 if failing else 200, media_type=HEALTH_JSON)
 
+    async def error(request: Request, exc: Exception) -> Response:
+        code = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"error": detail}, status_code=code, headers=getattr(exc, "headers", None))
+        ctx: dict[str, Any] = {
+            "title": monitor.settings.web.title,
+            "window": monitor.settings.web.default_window,
+        }
+        ctx |= {"generated_at": None, "refresh": 0, "description": "", "notice": ""}
+        depth = request.url.path.count("/") - 1
+        links = pages.links_for(monitor.settings, ctx["window"], root="../" * depth)
+        heading = {404: "Not found", 400: "Bad request", 405: "Method not allowed"}.get(code, "Error")
+        body = pages.render("error.html", ctx, links, code=code, heading=heading, message=detail)
+        return HTMLResponse(body, status_code=code, headers=getattr(exc, "headers", None))
+
     return Starlette(
         routes=[
+            Route("/", index, methods=["GET", "HEAD"]),
+            Route("/instances/{name}", instance, methods=["GET", "HEAD"]),
+            Route("/api/v1/status", api_status, methods=["GET", "HEAD"]),
+            Route("/api/v1/instances/{name}/history", api_history, methods=["GET", "HEAD"]),
+            Route("/badge/{name}/{kind}.{fmt}", badge, methods=["GET", "HEAD"]),
+            Route("/feed.atom", feed_atom, methods=["GET", "HEAD"]),
+            Route("/metrics", metrics_route, methods=["GET", "HEAD"]),
+            Route("/logo", logo, methods=["GET", "HEAD"]),
             Route("/live", live, methods=["GET", "HEAD"]),
             Route("/ready", ready, methods=["GET", "HEAD"]),
-        ]
+            Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(RequestLimits),
+            Middleware(
+                BasicAuthGate,
+                settings=lambda: monitor.settings.web.basic_auth,
+                realm=lambda: monitor.settings.web.title,
+            ),
+        ],
+        exception_handlers={HTTPException: error},
     )

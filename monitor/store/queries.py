@@ -204,3 +204,71 @@ class Queries:
 
     def check_states(self) -> list[dict[str, Any]]:
         return list(self.db.query('select * from check_state order by instance, "check"'))
+
+    # --- status page: grouped reads over every instance, aggregated in SQL from rollups ----------
+
+    def uptime_by_check(
+        self, window: float, now: float | None = None, instance: str | None = None
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """`uptime` for every (instance, check) at once (or one instance's checks), same buckets."""
+        now = time.time() if now is None else now
+        daily = window > 35 * DAY
+        size = DAY if daily else HOUR
+        table = "rollups_daily" if daily else "rollups_hourly"
+        where, args = ["bucket >= ?"], [(now - window) // size * size]  # type: list[str], list[Any]
+        if instance:
+            where.append("instance = ?")
+            args.append(instance)
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in self.db.query(
+            f"""select instance, "check", sum(count) as count, sum(up) as up, sum(degraded) as degraded,
+                       sum(down) as down, sum(maintenance) as maintenance,
+                       sum(latency_sum) as latency_sum, sum(latency_n) as latency_n
+                from {table} where {" and ".join(where)}
+                group by instance, "check"
+            """,
+            args,
+        ):
+            row["uptime"] = uptime_ratio(row)
+            row["latency_avg"] = row["latency_sum"] / row["latency_n"] if row["latency_n"] else None
+            out[(row.pop("instance"), row.pop("check"))] = row
+        return out
+
+    def latency_buckets(
+        self, instance: str | None, start: float, step: float, *, daily: bool
+    ) -> list[dict[str, Any]]:
+        """Average, min and max latency per instance and check in buckets of `step` seconds from `start`."""
+        table = "rollups_daily" if daily else "rollups_hourly"
+        where, args = ["bucket >= ?", "latency_n > 0"], [start]  # type: list[str], list[Any]
+        if instance:
+            where.append("instance = ?")
+            args.append(instance)
+        return list(
+            self.db.query(
+                f"""select instance, "check", cast((bucket - ?) / ? as integer) as i, min(bucket) as t,
+                           sum(latency_sum) / sum(latency_n) as avg, min(latency_min) as min,
+                           max(latency_max) as max
+                    from {table} where {" and ".join(where)}
+                    group by instance, "check", i order by instance, "check", i""",
+                [start, float(step), *args],
+            )
+        )
+
+    def results_window(
+        self, instance: str, check: str | None, start: float, end: float, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` raw results in [start, end), oldest first, without steps."""
+        where, args = ["instance = ?", "started_at >= ?", "started_at < ?"], [instance, start, end]
+        if check:
+            where.append('"check" = ?')
+            args.append(check)
+        rows = list(
+            self.db.query(
+                f"""select "check", started_at, status, kind, message, latency_ms, http_status, version,
+                           maintenance from results where {" and ".join(where)}
+                    order by started_at desc limit ?""",
+                [*args, limit],
+            )
+        )
+        rows.reverse()
+        return rows

@@ -1,0 +1,35 @@
+"""Incidents as an Atom feed (RFC 4287), for feed readers and chat integrations."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from monitor.status import Source, recent_incidents
+
+FEED_SIZE = 50
+
+
+def entry_id(incident: dict) -> str:
+    """A stable id per incident: the same incident keeps its id when it resolves."""
+    key = f"{incident['instance']}/{incident['started_at']:.3f}"
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"2fauth-monitor:incident:{key}").urn
+
+
+def render_feed(src: Source, *, site_url: str = "", now: float | None = None) -> str:
+    """The newest incidents; `site_url` (ending in /) makes the links absolute."""
+    from monitor.pages import ENV
+
+    now = time.time() if now is None else now
+    site = src.settings.web.base_url or site_url
+    if site and not site.endswith("/"):
+        site += "/"
+    incidents = recent_incidents(src, now, limit=FEED_SIZE)
+    for incident in incidents:
+        incident["id"] = entry_id(incident)
+        incident["updated"] = incident["ended_at"] or incident["started_at"]
+    updated = max((i["updated"] for i in incidents), default=now)
+    feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"2fauth-monitor:feed:{site or src.settings.web.title}").urn
+    return ENV.get_template("feed.atom").render(
+        title=src.settings.web.title, site=site, incidents=incidents, updated=updated, feed_id=feed_id
+    )

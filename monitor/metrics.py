@@ -1,0 +1,220 @@
+"""/metrics: Prometheus exposition with prometheus-client.
+
+A custom collector reads the monitor's state at scrape time (check states, latest results, its
+own stats), so nothing is kept twice; only the latency histogram is observed as results arrive,
+by a listener `attach` registers. Labels are bounded: instance, check, status, kind (and version,
+one per instance, on an info metric). No secret is ever a label or a value.
+
+Other parts add their own collectors by appending an object with `collect()` to
+`EXTRA_COLLECTORS`; each scrape calls them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from monitor.models import Kind, Result, Status
+
+if TYPE_CHECKING:
+    from monitor.scheduler import Monitor
+    from monitor.store import Transition
+
+EXTRA_COLLECTORS: list[Any] = []  # objects with collect() -> Iterable[Metric], read at every scrape
+disable_created_metrics()  # the _created series only add noise to every scrape
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+STATUSES = [str(s) for s in Status]
+
+
+class MonitorCollector(Collector):
+    """Check states and the monitor's own work, read when Prometheus scrapes."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.monitor
+        configured = {(i.name, c) for i in m.settings.instances for c in i.enabled_checks()}
+        states = m.store.states() if m.store is not None else {}
+
+        status = GaugeMetricFamily(
+            "twofauth_check_status",
+            "1 for the check's current status (up, degraded or down), 0 for the others",
+            labels=["instance", "check", "status"],
+        )
+        problem = GaugeMetricFamily(
+            "twofauth_check_problem",
+            "1 while a check is not up, labelled with why (its error kind)",
+            labels=["instance", "check", "kind"],
+        )
+        since = GaugeMetricFamily(
+            "twofauth_check_status_since_timestamp_seconds",
+            "When the check's current status began (unix time)",
+            labels=["instance", "check"],
+        )
+        last = GaugeMetricFamily(
+            "twofauth_check_last_run_timestamp_seconds",
+            "When the check last ran (unix time)",
+            labels=["instance", "check"],
+        )
+        for instance, check in sorted(configured):
+            state = states.get((instance, check))
+            if state is None:
+                continue
+            for name in STATUSES:
+                status.add_metric([instance, check, name], 1.0 if state.status == name else 0.0)
+            if state.status != Status.UP and state.kind in _KINDS:
+                problem.add_metric([instance, check, state.kind], 1.0)
+            since.add_metric([instance, check], state.since)
+            last.add_metric([instance, check], state.last_at)
+        yield from (status, problem, since, last)
+
+        skew = GaugeMetricFamily(
+            "twofauth_clock_skew_seconds",
+            "The 2FAuth server's clock minus ours, from the latest TOTP flow",
+            labels=["instance"],
+        )
+        # expiry as a timestamp, Prometheus' way: days left = (metric - time()) / 86400
+        cert = GaugeMetricFamily(
+            "twofauth_certificate_expiry_timestamp_seconds",
+            "When the instance's TLS certificate expires (unix time)",
+            labels=["instance"],
+        )
+        token = GaugeMetricFamily(
+            "twofauth_token_expiry_timestamp_seconds",
+            "When the personal access token the monitor uses expires (unix time)",
+            labels=["instance"],
+        )
+        for (instance, check), result in sorted(m.latest.items()):
+            if (instance, check) not in configured:
+                continue
+            if result.skew_s is not None:
+                skew.add_metric([instance], result.skew_s)
+            if result.cert_days is not None:
+                cert.add_metric([instance], round(result.started_at + result.cert_days * 86400))
+            if result.token_days is not None:
+                token.add_metric([instance], round(result.started_at + result.token_days * 86400))
+        yield from (skew, cert, token)
+
+        info = InfoMetricFamily(
+            "twofauth_instance", "The 2FAuth version each instance reports", labels=["instance"]
+        )
+        versions = {i: s.version for (i, _), s in states.items() if s.version}
+        for inst in m.settings.instances:
+            if inst.name in versions:
+                info.add_metric([inst.name], {"version": versions[inst.name]})
+        yield info
+        yield from self._own()
+
+    def _own(self) -> Iterator[Metric]:
+        stats = self.monitor.stats
+        runs = CounterMetricFamily(
+            "twofauth_monitor_runs", "Check runs by outcome", labels=["instance", "check", "status"]
+        )
+        for (instance, check, status), n in sorted(stats.runs.items()):
+            runs.add_metric([instance, check, status], n)
+        yield runs
+        skipped = CounterMetricFamily(
+            "twofauth_monitor_skipped_runs",
+            "Runs skipped because the previous run of the same check was still going",
+            labels=["instance", "check"],
+        )
+        for (instance, check), n in sorted(stats.skipped_overlap.items()):
+            skipped.add_metric([instance, check], n)
+        yield skipped
+        yield SummaryMetricFamily(
+            "twofauth_monitor_scheduler_lag_seconds",
+            "How late runs start after their scheduled time",
+            count_value=stats.lag_count,
+            sum_value=stats.lag_total,
+        )
+        recent = list(stats.lags)
+        yield GaugeMetricFamily(
+            "twofauth_monitor_scheduler_lag_max_seconds",
+            "The largest start delay among the recent runs",
+            value=max(recent, default=0.0),
+        )
+        if stats.last_run_at is not None:
+            yield GaugeMetricFamily(
+                "twofauth_monitor_last_run_timestamp_seconds",
+                "When the monitor last ran any check (unix time)",
+                value=stats.last_run_at,
+            )
+        yield GaugeMetricFamily(
+            "twofauth_monitor_start_time_seconds",
+            "When the monitor started (unix time)",
+            value=stats.started_at,
+        )
+        store = self.monitor.store
+        if store is not None:
+            yield GaugeMetricFamily(
+                "twofauth_monitor_database_writable",
+                "1 when the last write to the history database succeeded",
+                value=1.0 if store.healthy else 0.0,
+            )
+            yield GaugeMetricFamily(
+                "twofauth_monitor_database_pending_results",
+                "Results kept in memory, waiting to be written",
+                value=len(store.writer.pending),
+            )
+
+
+_KINDS = {str(k) for k in Kind}
+
+
+class _Extra(Collector):
+    def collect(self) -> Iterable[Metric]:
+        for collector in list(EXTRA_COLLECTORS):
+            yield from collector.collect()
+
+
+class MonitorMetrics:
+    """One registry per monitor: its collector, the extra collectors and the latency histogram."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(MonitorCollector(monitor))
+        self.registry.register(_Extra())
+        self.latency = Histogram(
+            "twofauth_check_latency_seconds",
+            "How long each check took, from its results",
+            ["instance", "check"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._monitor = weakref.ref(monitor)
+        monitor.listeners.append(self.observe)
+
+    def observe(self, result: Result, transition: Transition | None, maintenance: bool) -> None:
+        monitor = self._monitor()
+        if result.latency_ms is None or monitor is None or monitor.settings.instance(result.instance) is None:
+            return
+        self.latency.labels(result.instance, result.check).observe(result.latency_ms / 1000)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The scrape body and its content type, OpenMetrics when the scraper asks for it."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
+
+
+_BY_MONITOR: weakref.WeakKeyDictionary[Monitor, MonitorMetrics] = weakref.WeakKeyDictionary()
+
+
+def attach(monitor: Monitor) -> MonitorMetrics:
+    """The monitor's metrics, created (and its listener added) on first use."""
+    metrics = _BY_MONITOR.get(monitor)
+    if metrics is None:
+        metrics = _BY_MONITOR[monitor] = MonitorMetrics(monitor)
+    return metrics

@@ -1,0 +1,434 @@
+"""The status page's one context, built from the settings and the store (and the running monitor,
+for the freshest results). HTML, JSON, badges and the static render all render from it.
+
+Reads come from rollups, aggregated in SQL, so the page costs a few queries whatever the window;
+raw rows are read only for one instance's detail (latest flow, latest failures).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from monitor.config import Instance, Settings
+from monitor.store.queries import DAY, HOUR, uptime_ratio
+
+if TYPE_CHECKING:
+    from monitor.scheduler import Monitor
+    from monitor.store import Store
+
+WINDOWS: dict[str, float] = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "365d": 365 * DAY}
+BAR_DAYS = 90
+# chart buckets per window: (daily rollups?, bucket seconds): about 24 to 100 points each
+CHART_STEPS: dict[str, tuple[bool, float]] = {
+    "24h": (False, HOUR),
+    "7d": (False, 2 * HOUR),
+    "30d": (False, 8 * HOUR),
+    "90d": (True, DAY),
+    "365d": (True, 4 * DAY),
+}
+SEVERITY = {"unknown": 0, "up": 1, "degraded": 2, "down": 3}
+STATUS_TEXT = {
+    "up": "Operational",
+    "degraded": "Degraded",
+    "down": "Down",
+    "unknown": "No recent data",
+    "maintenance": "Under maintenance",
+}
+CHECK_TEXT = {
+    "live": ("Web server", "answers HTTP"),
+    "ready": ("Readiness", "app, database and cache ready"),
+    "totp": ("TOTP codes", "generates the right one-time codes"),
+}
+KIND_TEXT = {
+    "timeout": "no answer in time",
+    "connect": "cannot connect",
+    "tls": "TLS problem",
+    "http_status": "unexpected HTTP status",
+    "server_error": "server error",
+    "maintenance": "maintenance mode",
+    "not_a_health_endpoint": "not a health endpoint",
+    "auth": "access refused",
+    "rate_limited": "rate limited",
+    "bad_response": "unexpected answer",
+    "otp_mismatch": "wrong codes",
+    "clock_skew": "server clock off",
+    "decrypt": "cannot decipher secrets",
+    "cert_expiry": "certificate expires soon",
+    "token_expiry": "token expires soon",
+    "config": "configuration problem",
+    "not_ready": "not ready",
+}
+# failures of one instance's checks that overlap (or follow within GROUP_GAP) and begin within
+# GROUP_SPAN of the first are one incident: an outage usually fails every check at once
+GROUP_GAP, GROUP_SPAN = 600.0, 3600.0
+DEMO_NOTICE = "Demo: the instances are simulated, and the history before this run is generated."
+
+
+class WindowError(ValueError):
+    """A window query parameter that is not one of WINDOWS."""
+
+
+def parse_window(value: str | None, default: str) -> str:
+    if not value:
+        return default
+    if value not in WINDOWS:
+        raise WindowError(f"window must be one of {', '.join(WINDOWS)}, not '{value[:20]}'")
+    return value
+
+
+@dataclass
+class Source:
+    """Where the context reads from: always the store, and the running monitor when there is one."""
+
+    settings: Settings
+    store: Store
+    monitor: Monitor | None = None
+
+    @classmethod
+    def of(cls, monitor: Monitor) -> Source:
+        assert monitor.store is not None
+        return cls(monitor.settings, monitor.store, monitor)
+
+    def latest(self, instance: str, check: str) -> dict[str, Any] | None:
+        """The newest result of one check: in memory while running, else from the database."""
+        if self.monitor is not None and (result := self.monitor.latest.get((instance, check))):
+            return result.to_dict()
+        rows = self.store.recent_results(instance, check, limit=1)
+        return rows[0] if rows else None
+
+
+def public_text(inst: Instance, text: str | None) -> str:
+    """A message fit for the public page: the instance's address hidden unless show_url is on."""
+    if not text or inst.show_url:
+        return text or ""
+    host = urlsplit(inst.url).hostname or ""
+    text = text.replace(inst.url, "(instance)")
+    return text.replace(host, "(host)") if host else text
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=SEVERITY.__getitem__, default="unknown")
+
+
+def bar_level(day: dict[str, Any]) -> str:
+    """ok, degraded, down, maintenance or none: the bar's class (its tooltip says it in words)."""
+    if not day["count"]:
+        return "none"
+    if day["count"] == day["maintenance"]:
+        return "maintenance"
+    if not day["down"] and not day["degraded"]:
+        return "ok"
+    ratio = uptime_ratio(day) or 0.0
+    return "down" if day["down"] and ratio < 0.99 else "degraded"
+
+
+def _check(inst: Instance, check: str, state: Any, uptimes: dict[str, dict], now: float) -> dict[str, Any]:
+    label, description = CHECK_TEXT.get(check, (check, ""))
+    out: dict[str, Any] = {
+        "name": check,
+        "label": label,
+        "description": description,
+        "status": "unknown",
+        "kind": None,
+        "message": "",
+        "since": None,
+        "last_at": None,
+        "age_s": None,
+        "latency_ms": None,
+        "stale": False,
+        "uptime": {w: (uptimes[w].get((inst.name, check)) or {}).get("uptime") for w in WINDOWS},
+    }
+    if state is not None:
+        stale = now - state.last_at > 3 * inst.check_interval(check) + 60
+        out.update(
+            status="unknown" if stale else state.status,
+            kind=None if stale else state.kind,
+            message=public_text(inst, state.message) if state.status != "up" else "",
+            since=state.since,
+            last_at=state.last_at,
+            age_s=max(0.0, now - state.last_at),
+            latency_ms=None if state.latency_ms is None else round(state.latency_ms, 1),
+            stale=stale,
+        )
+    out["status_text"] = STATUS_TEXT[out["status"]]
+    out["kind_text"] = KIND_TEXT.get(out["kind"] or "", out["kind"] or "")
+    return out
+
+
+def _instance(inst: Instance, states: dict, uptimes: dict[str, dict], now: float, window: str) -> dict:
+    checks = [_check(inst, c, states.get((inst.name, c)), uptimes, now) for c in inst.enabled_checks()]
+    status = worst([c["status"] for c in checks if c["status"] != "unknown"]) if checks else "unknown"
+    version = next((s.version for (i, _), s in states.items() if i == inst.name and s.version), None)
+    uptime, latency_avg = {}, {}
+    for w in WINDOWS:
+        rows = [uptimes[w].get((inst.name, c["name"])) or {} for c in checks]
+        keys = ("count", "up", "degraded", "down", "maintenance", "latency_sum", "latency_n")
+        totals = {k: sum(r.get(k) or 0 for r in rows) for k in keys}
+        uptime[w] = uptime_ratio(totals)
+        n = totals["latency_n"]
+        latency_avg[w] = round(totals["latency_sum"] / n, 1) if n else None
+    return {
+        "name": inst.name,
+        "label": inst.label,
+        "url": inst.url if inst.show_url else None,
+        "version": version,
+        "status": status,
+        "status_text": STATUS_TEXT[status],
+        "in_maintenance": False,
+        "uptime": uptime,
+        "uptime_window": uptime[window],
+        "latency_avg_ms": latency_avg,
+        "checks": checks,
+    }
+
+
+def instance_summary(src: Source, name: str, window: str, now: float | None = None) -> dict | None:
+    """One instance's status, checks and uptimes, without history: what a badge needs."""
+    inst = src.settings.instance(name)
+    if inst is None:
+        return None
+    now = time.time() if now is None else now
+    uptimes = {w: src.store.uptime_by_check(seconds, now, name) for w, seconds in WINDOWS.items()}
+    return _instance(inst, src.store.states(), uptimes, now, window)
+
+
+def _bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for day in rows:
+        day["level"] = bar_level(day)
+    return rows
+
+
+def _series(src: Source, instance: str | None, window: str, now: float) -> dict[str, dict[str, list]]:
+    """{instance: {check: [{t, avg, min, max}]}} for the response-time chart."""
+    daily, step = CHART_STEPS[window]
+    size = DAY if daily else HOUR
+    start = (now - WINDOWS[window]) // size * size
+    out: dict[str, dict[str, list]] = {}
+    for row in src.store.latency_buckets(instance, start, step, daily=daily):
+        point = {"t": row["t"], "avg": round(row["avg"], 1), "min": row["min"], "max": row["max"]}
+        out.setdefault(row["instance"], {}).setdefault(row["check"], []).append(point)
+    return out
+
+
+def _incident(inst: Instance, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "check": row["check"],
+        "check_label": CHECK_TEXT.get(row["check"], (row["check"],))[0],
+        "status": row["status"],
+        "kind": row["kind"],
+        "kind_text": KIND_TEXT.get(row["kind"] or "", row["kind"] or ""),
+        "message": public_text(inst, row["last_message"] or row["message"]),
+        "started_at": row["started_at"],
+        "ended_at": row["ended_at"],
+    }
+
+
+def _group(src: Source, inst: Instance, parts: list[dict[str, Any]], now: float) -> dict[str, Any]:
+    from monitor import maintenance
+
+    order = list(CHECK_TEXT)
+    parts.sort(key=lambda p: order.index(p["check"]) if p["check"] in order else len(order))
+    main = max(parts, key=lambda p: (SEVERITY[p["status"]], -p["started_at"]))
+    start = min(p["started_at"] for p in parts)
+    ongoing = any(p["ended_at"] is None for p in parts)
+    end = None if ongoing else max(p["ended_at"] for p in parts)
+    return {
+        "instance": inst.name,
+        "instance_label": inst.label,
+        "checks": parts,
+        "check_label": ", ".join(dict.fromkeys(p["check_label"] for p in parts)),
+        "status": main["status"],
+        "status_text": STATUS_TEXT.get(main["status"], main["status"]),
+        "kind": main["kind"],
+        "kind_text": main["kind_text"],
+        "message": main["message"],
+        "started_at": start,
+        "ended_at": end,
+        "ongoing": ongoing,
+        "duration_s": round((end or now) - start),
+        "during_maintenance": maintenance.active(src.settings, inst.name, start) is not None,
+    }
+
+
+def recent_incidents(
+    src: Source, now: float, *, since: float | None = None, instance: str | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
+    """Incidents of configured instances, newest first, with public messages.
+
+    Overlapping failures of one instance's checks make one incident (see GROUP_GAP), listing
+    each check with its own kind and message.
+    """
+    by_name = {i.name: i for i in src.settings.instances}
+    rows = [
+        r for r in src.store.incidents(instance, since=since, limit=limit * 8) if r["instance"] in by_name
+    ]
+    groups: list[tuple[str, list[dict[str, Any]]]] = []
+    open_group: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: r["started_at"]):
+        part = _incident(by_name[row["instance"]], row)
+        current = open_group.get(row["instance"])
+        if current is not None:
+            ends = [p["ended_at"] for p in current]
+            end = now if None in ends else max(ends)
+            start = current[0]["started_at"]
+            if part["started_at"] - start <= GROUP_SPAN and part["started_at"] <= end + GROUP_GAP:
+                current.append(part)
+                continue
+        open_group[row["instance"]] = [part]
+        groups.append((row["instance"], open_group[row["instance"]]))
+    out = [_group(src, by_name[name], parts, now) for name, parts in groups]
+    out.sort(key=lambda g: g["started_at"], reverse=True)
+    return out[:limit]
+
+
+def _overall(instances: list[dict[str, Any]]) -> dict[str, str]:
+    known = [i["status"] for i in instances if i["status"] not in ("unknown", "maintenance")]
+    if not known:
+        if any(i["in_maintenance"] for i in instances):
+            return {"status": "maintenance", "text": "Maintenance in progress"}
+        return {"status": "unknown", "text": "Waiting for the first checks"}
+    if "down" in known:
+        everything = len(known) == len(instances) and all(s == "down" for s in known)
+        return {"status": "down", "text": "Major outage" if everything else "Partial outage"}
+    if "degraded" in known:
+        return {"status": "degraded", "text": "Degraded service"}
+    if any(i["in_maintenance"] for i in instances):
+        return {"status": "maintenance", "text": "Maintenance in progress"}
+    return {"status": "up", "text": "All systems operational"}
+
+
+def page_context(
+    src: Source, *, window: str | None = None, now: float | None = None, instance: str | None = None
+) -> dict[str, Any]:
+    """Everything the status page shows, as plain JSON-ready data (times are unix seconds).
+
+    With `instance`, the context has that instance only, plus its detail: per-check bars and
+    series, the latest TOTP flow's steps, the latest failures and its incidents.
+    """
+    now = time.time() if now is None else now
+    web = src.settings.web
+    window = parse_window(window, web.default_window)
+    insts = [i for i in src.settings.instances if instance is None or i.name == instance]
+    states = src.store.states()
+    uptimes = {w: src.store.uptime_by_check(seconds, now, instance) for w, seconds in WINDOWS.items()}
+    series = _series(src, instance, window, now)
+    instances = []
+    for inst in insts:
+        item = _instance(inst, states, uptimes, now, window)
+        item["bars"] = _bars(src.store.daily_bars(inst.name, None, BAR_DAYS, now))
+        item["series"] = series.get(inst.name, {})
+        instances.append(item)
+    maintenance = maintenance_windows(src, now, instance)
+    for item in instances:
+        for m in maintenance["active"]:
+            if not m["instances"] or item["name"] in m["instances"]:
+                item.update(status="maintenance", status_text="Under maintenance", in_maintenance=True)
+    by_name = {i.name: i for i in insts}
+    incidents = recent_incidents(src, now, since=now - WINDOWS[window], instance=instance)
+    context: dict[str, Any] = {
+        "title": web.title,
+        "description": web.description,
+        "notice": web.notice,
+        "generated_at": now,
+        "refresh": web.refresh,
+        "window": window,
+        "windows": list(WINDOWS),
+        "bar_days": BAR_DAYS,
+        "overall": _overall(instances),
+        "instances": instances,
+        "incidents": incidents,
+        "maintenance": maintenance,
+    }
+    if instance is not None and instances:
+        context["detail"] = _detail(src, by_name[instance], instances[0], now)
+    return context
+
+
+def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> dict[str, Any]:
+    checks = {}
+    for check in item["checks"]:
+        checks[check["name"]] = _bars(src.store.daily_bars(inst.name, check["name"], BAR_DAYS, now))
+    flow = src.latest(inst.name, "totp") if "totp" in inst.enabled_checks() else None
+    failures = [
+        {
+            "check": row["check"],
+            "check_label": CHECK_TEXT.get(row["check"], (row["check"],))[0],
+            "status": row["status"],
+            "kind": row["kind"],
+            "kind_text": KIND_TEXT.get(row["kind"] or "", row["kind"] or ""),
+            "message": public_text(inst, row["message"]),
+            "http_status": row["http_status"],
+            "started_at": row["started_at"],
+        }
+        for row in src.store.failures(inst.name, limit=20)
+    ]
+    return {"bars": checks, "flow": _flow(inst, flow), "failures": failures}
+
+
+def _flow(inst: Instance, result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest TOTP flow as a waterfall: each step with its offset from the start."""
+    if not result:
+        return None
+    offset, steps = 0.0, []
+    for step in result.get("steps") or []:
+        steps.append({**step, "outcome": public_text(inst, step["outcome"]), "offset_ms": round(offset, 1)})
+        offset += step["duration_ms"] or 0.0
+    return {
+        "started_at": result["started_at"],
+        "status": result["status"],
+        "total_ms": round(offset, 1),
+        "skew_s": result.get("skew_s"),
+        "steps": steps,
+    }
+
+
+def maintenance_windows(src: Source, now: float, instance: str | None = None) -> dict[str, list]:
+    """Maintenance in progress and planned within a week: title, description, instances, start, end."""
+    from monitor import maintenance
+
+    labels = {i.name: i.label for i in src.settings.instances}
+    out: dict[str, list] = {"active": [], "upcoming": []}
+    for o in maintenance.upcoming(src.settings, now, instance=instance):
+        item = {
+            "title": o.title,
+            "description": o.description,
+            "instances": list(o.instances),
+            "instance_labels": [labels.get(name, name) for name in o.instances],
+            "start": o.start,
+            "end": o.end,
+        }
+        out["active" if o.start <= now < o.end else "upcoming"].append(item)
+    return out
+
+
+def history(src: Source, name: str, check: str | None, window: str, now: float | None = None) -> dict:
+    """/api/v1/instances/{name}/history: uptime, rollups, latency and raw results over a window."""
+    now = time.time() if now is None else now
+    seconds = WINDOWS[window]
+    daily = seconds > 35 * DAY
+    size = DAY if daily else HOUR
+    rollups = src.store.rollups(name, check, (now - seconds) // size * size, daily=daily)
+    raw_from = max(now - seconds, now - src.settings.storage.raw_retention)
+    results = src.store.results_window(name, check, raw_from, now + 1, limit=1000)
+    return {
+        "instance": name,
+        "check": check,
+        "window": window,
+        "generated_at": now,
+        "uptime": src.store.uptime(name, check, seconds, now),
+        "rollup_size_s": size,
+        "rollups": rollups,
+        "results": results,
+        "results_truncated": len(results) == 1000,
+    }
+
+
+def register() -> None:
+    """Hook into the CLI: the `render` command, and /metrics' listener in `run`."""
+    from monitor import cli, metrics, pages
+
+    cli.EXTRA_COMMANDS.append(pages.add_render_command)
+    cli.ATTACH.append(metrics.attach)
