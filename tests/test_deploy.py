@@ -5,6 +5,7 @@ The runs of the container and the pod themselves are in tests/test_deploy_run.py
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -293,3 +294,12 @@ def test_no_secret_is_written_in_the_deployment_files():
             for value in (simulator.DEFAULT_TOKEN, simulator.DEFAULT_CANARY_SECRET):
                 assert value not in text, f"{path.relative_to(ROOT)} holds a real-looking secret"
             assert not re.search(r"eyJ[\w-]{10,}\.", text), f"{path.relative_to(ROOT)} holds a JWT"
+
+
+def test_every_compose_variable_is_documented():
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    for compose in (COMPOSE, REMOTE):
+        for name in re.findall(r"\$\{(\w+)", json.dumps(yaml.safe_load(compose.read_text()))):
+            assert f"| `{name}` |" in guide, (
+                f"{compose.name} reads ${{{name}}}: document it in docs/deployment.md"
+            )
