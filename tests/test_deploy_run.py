@@ -6,8 +6,10 @@ the compose services' environment, secrets and env files; the Deployment's env, 
 the ConfigMap's configuration and the Secret example's keys. What is rewritten, only because the
 container's names cannot exist here: the 2FAuth service URL (-> the simulator on loopback), the
 listen address (-> a free loopback port), /data, /run/secrets and /etc/2fauth-monitor (-> folders
-of the test), the secrets' values (-> the simulator's), and the image's editable install of /app
-(-> PYTHONPATH pointing at the assembled /app).
+of the test) and the secrets' values (-> the simulator's). The image's Python is a fresh virtual
+environment that sees the dependencies installed for the tests, the assembled /app and the console
+scripts of pyproject.toml, as `pip install --editable /app` leaves them, and nothing else of this
+checkout: a file the image lacks is missing here too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
+import sysconfig
 import time
+import tomllib
+import venv
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,6 @@ from monitor import simulator
 from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 KUBE = ROOT / "deploy" / "kubernetes"
 DOCKER_STOP_TIMEOUT = 10.0  # docker stop's default before SIGKILL
 
@@ -48,6 +51,7 @@ class Image:
         self.env: dict[str, str] = parser.envs
         self.cmd: list[str] = json.loads(parser.cmd)
         self.rootfs = where
+        self.bin = where.parent / "python" / "bin"
         ignore = (ROOT / ".dockerignore").read_text().splitlines()
         context = exclude_paths(str(ROOT), [p.strip() for p in ignore if p.strip() and not p.startswith("#")])
         workdir = "/"
@@ -66,6 +70,24 @@ class Image:
             elif item["instruction"] == "ENTRYPOINT":
                 raise AssertionError("an ENTRYPOINT is not modelled here: teach Image about it")
         self.workdir = where / workdir.lstrip("/")
+        self._install(where.parent / "python")
+
+    def _install(self, prefix: Path) -> None:
+        """What the image's pip installs did: the dependencies, /app importable, its commands."""
+        venv.create(prefix, with_pip=False, symlinks=True)
+        (site,) = prefix.glob("lib/python*/site-packages")
+        # A path in a .pth file is added to sys.path, but the .pth files inside it are not run:
+        # the tests' own editable install of this checkout stays out.
+        (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        (site / "app.pth").write_text(f"{self.workdir}\n")
+        scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+        for name, target in scripts.items():
+            module, _, func = target.partition(":")
+            script = self.bin / name
+            script.write_text(
+                f"#!{self.bin / 'python'}\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+            )
+            script.chmod(0o755)
 
     @staticmethod
     def _copy(context: set[str], source: str, target: Path, into_dir: bool) -> None:
@@ -89,9 +111,9 @@ class Image:
         return {str(p.relative_to(self.rootfs)) for p in self.rootfs.rglob("*")}
 
     def resolve(self, argv: list[str]) -> list[str]:
-        """The image's PATH: its commands are those of the environment the tests run in."""
-        command = BIN / argv[0]
-        assert command.exists(), f"{argv[0]} is not installed in {BIN}"
+        """A command as the image's PATH finds it."""
+        command = self.bin / argv[0]
+        assert command.exists(), f"{argv[0]} is not a command of the image"
         return [str(command), *argv[1:]]
 
 
@@ -116,14 +138,13 @@ class Container:
             (tmp / sub).mkdir(exist_ok=True)
         # What Docker gives every process: the image's PATH and LANG, HOME from /etc/passwd.
         base = {
-            "PATH": f"{BIN}:/usr/bin:/bin",
+            "PATH": f"{image.bin}:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "HOME": "/nonexistent",
             "TMPDIR": str(tmp / "tmp"),
         }
         merged = {**base, **image.env, **env}
         self.env = {k: self.rewrite(v) for k, v in merged.items()}
-        self.env["PYTHONPATH"] = str(image.workdir)  # what `pip install --editable /app` does in the image
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp / "container.log"
 
