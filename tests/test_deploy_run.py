@@ -126,7 +126,6 @@ class Container:
         self.image = image
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.home = tmp
         self.mapping = [
             (service_url, target_url),
             (image.env["MONITOR_LISTEN"], f"127.0.0.1:{self.port}"),
