@@ -1,0 +1,183 @@
+"""The alert listener: after the scheduler records a result, evaluate every result of that check
+the alert state has not seen yet (read back from the store), and write the new state, the events
+and their outbox rows in one transaction.
+
+Reading results back rather than trusting the one handed over is what makes a crash harmless:
+the scheduler commits a result before it calls listeners, so after a SIGKILL in between,
+`reconcile` at start finds the results no alert state has seen and makes the alerts that were due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from monitor.alerts.evaluate import DOWN, AlertState, Event, evaluate
+from monitor.config import Alerts, NotifyTarget, Settings
+from monitor.models import Result, Status
+from monitor.store import Store, Transition
+from monitor.store.alerts import AlertStore
+
+if TYPE_CHECKING:
+    from monitor.scheduler import Monitor
+
+log = logging.getLogger("monitor.alerts")
+
+
+def route(event: Event, rules: Alerts, settings: Settings) -> list[str]:
+    """The notifiers that get this event: `notify` entries naming it, or every notifier when empty."""
+    configured = [n.name for n in settings.notifiers]
+    targets = rules.notify or [NotifyTarget(name=name) for name in configured]
+    return [t.name for t in targets if event.event in t.events and t.name in configured]
+
+
+def _coalesce(events: list[Event]) -> list[Event]:
+    """Within one catch-up, a reminder followed by a later event is stale: drop it."""
+    return [e for i, e in enumerate(events) if e.event != "reminder" or i == len(events) - 1]
+
+
+class Alerting:
+    def __init__(
+        self,
+        store: Store,
+        settings: Callable[[], Settings],
+        *,
+        clock: Callable[[], float] = time.time,
+        on_enqueue: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.db = AlertStore(store.db)
+        self.settings = settings
+        self.clock = clock
+        self.on_enqueue = on_enqueue
+        self.monitor: Monitor | None = None  # set by attach: the retry re-runs checks through it
+        self.states = {key: AlertState.from_dict(data) for key, data in self.db.states().items()}
+        self._superseded: dict[tuple[str, str], set[float]] = {}  # failures a retry stands in for
+        self._retries: set[tuple[str, str, float]] = set()  # results that are themselves retries
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- evaluation ------------------------------------------------------------------------------
+
+    def catch_up(self, instance: str, check: str) -> list[Event]:
+        """Evaluate the check's results not seen yet; write state, events and outbox rows together."""
+        settings = self.settings()
+        inst = settings.instance(instance)
+        if inst is None:
+            return []
+        rules = settings.alerts.for_instance(inst)
+        key = (instance, check)
+        state = self.states.get(key)
+        if state is None:
+            checked = self.store.states().get(key)
+            if checked is None:
+                return []
+            # never evaluated: start from the current state's run, not from old history
+            start = self.db.last_id_before(instance, check, checked.since)
+            state = AlertState(instance, check, last_result_id=start)
+        rows = self.db.results_after(instance, check, state.last_result_id)
+        if not rows:
+            return []
+        new = AlertState.from_dict(state.to_dict())
+        skip = self._superseded.get(key, set())
+        events: list[Event] = []
+        for row in rows:
+            new.last_result_id = row["id"]
+            if row["started_at"] in skip:
+                skip.discard(row["started_at"])
+                continue
+            events += evaluate(
+                new,
+                row["status"],
+                row["started_at"],
+                rules,
+                kind=row["kind"],
+                message=row["message"] or "",
+                maintenance=bool(row["maintenance"]),
+            )
+        if inst.alerts is not None and not inst.alerts.enabled:
+            events = []
+        events = _coalesce(events)
+        planned = [(e, route(e, rules, settings)) for e in events]
+        self.db.save(
+            new.to_dict(),
+            [(asdict(e), [(name, str(uuid.uuid4())) for name in names]) for e, names in planned],
+            self.clock(),
+        )
+        self.states[key] = new
+        for event, names in planned:
+            log.warning(
+                "alert: %s/%s %s (%s -> %s)%s; to %s",
+                event.instance,
+                event.check,
+                event.event,
+                event.old_status,
+                event.new_status,
+                f" {event.kind}: {event.message}" if event.kind else "",
+                ", ".join(names) or "no notifier",
+                extra={"instance": event.instance, "check": event.check, "event": f"alert_{event.event}"},
+            )
+        if any(names for _, names in planned) and self.on_enqueue is not None:
+            self.on_enqueue()
+        return events
+
+    def reconcile(self) -> list[Event]:
+        """At start: make the alerts that were due when the monitor stopped (or was killed)."""
+        events: list[Event] = []
+        for instance, check in sorted(self.store.states()):
+            events += self.catch_up(instance, check)
+        return events
+
+    # --- the scheduler's listener ------------------------------------------------------------------
+
+    def listener(self, result: Result, transition: Transition | None, maintenance: bool) -> None:
+        key = (result.instance, result.check)
+        is_retry = (*key, result.started_at) in self._retries
+        self._retries.discard((*key, result.started_at))
+        if not is_retry and not maintenance and result.status == Status.DOWN:
+            self._maybe_retry(result)
+        try:
+            self.catch_up(*key)
+        except sqlite3.Error as exc:
+            log.error("cannot write the alert state of %s/%s: %s; retried with the next result", *key, exc)
+
+    def _maybe_retry(self, result: Result) -> None:
+        settings = self.settings()
+        inst = settings.instance(result.instance)
+        if inst is None or self.monitor is None:
+            return
+        delay = settings.alerts.for_instance(inst).retry
+        state = self.states.get((result.instance, result.check))
+        if delay <= 0 or (state is not None and state.alerted == DOWN):
+            return  # no retry asked, or already alerted: a second look would change nothing
+        self._superseded.setdefault((result.instance, result.check), set()).add(result.started_at)
+        task = asyncio.ensure_future(self._run_again(result.instance, result.check, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_again(self, instance: str, check: str, delay: float) -> None:
+        from monitor.checks import run_check
+
+        await asyncio.sleep(delay)
+        monitor = self.monitor
+        ctx = monitor.contexts.get(instance) if monitor is not None else None
+        if monitor is None or ctx is None or getattr(monitor, "_stopping", False):
+            return
+        again = await run_check(ctx, check)
+        self._retries.add((instance, check, again.started_at))
+        await monitor.handle_result(again)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Alerted checks, for logs and tests."""
+        return {f"{i}/{c}": s.alerted for (i, c), s in sorted(self.states.items()) if s.alerted != "up"}
