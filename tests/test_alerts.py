@@ -6,7 +6,11 @@ sleeping; the engine tests run the same rules over a real SQLite store.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 
 from monitor import config
 from monitor.alerts.evaluate import AlertState, evaluate
@@ -132,3 +136,55 @@ def test_no_reminder_during_maintenance():
 )
 def test_mixed_failures(statuses, expected):
     assert [e for _, e, *_ in timeline(statuses)] == expected
+
+
+# --- the documentation matches the code ----------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "alerting.md"
+DOC_ENV = {
+    "WEBHOOK_SECRET": "whsec-0123456789",
+    "HOOK_TOKEN": "hook-token-0123",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T000/B000/XXXX",
+    "NTFY_PASSWORD": "ntfy-pass-0123",
+}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        config.Alerts,
+        config.Delivery,
+        config.InstanceAlerts,
+        config.Notifier,
+        config.MaintenanceWindow,
+        config.NotifyTarget,
+    ],
+)
+def test_every_setting_is_documented(model):
+    text = DOC.read_text()
+    missing = [name for name in model.model_fields if f"`{name}`" not in text]
+    assert missing == [], f"{model.__name__}: undocumented {missing}"
+
+
+def test_every_webhook_body_key_is_documented():
+    from monitor.notifiers import make_test_alert, payload
+
+    text = DOC.read_text()
+    body = payload.build(make_test_alert(), "x")
+    assert [key for key in body if f"`{key}`" not in text] == []
+    assert f'"version": {payload.VERSION}' in text
+
+
+def test_every_yaml_example_in_the_docs_is_a_valid_configuration():
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(blocks) >= 8
+    notifiers = [
+        {"name": n, "type": "webhook", "url": "https://hooks.example.com/x"} for n in ("ops", "phone")
+    ]
+    for block in blocks:
+        raw = yaml.safe_load(block)
+        if set(raw) == {"template"}:
+            raw = {"notifiers": [{"name": "t", "type": "webhook", "url": "https://x.example", **raw}]}
+        raw.setdefault("instances", [{"name": "home", "url": "https://2fauth.example.com"}])
+        raw.setdefault("notifiers", notifiers)
+        config.from_mapping(raw, env=DOC_ENV)  # raises ConfigError with the problem
