@@ -47,8 +47,8 @@ def _settle(url: str) -> None:
     wait_for(fresh, timeout=30, message="a live result for every check")
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(scope="session", name="site")
+def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Three instances: `home` up (URL shown), `family` up (probes flavour), `office` down."""
     tmp = tmp_path_factory.mktemp("site")
     sim = simulator.start_in_thread()
@@ -235,10 +235,12 @@ def test_atom_feed_lists_incidents(site: Site) -> None:
     feed = ET.fromstring(response.content)
     entries = feed.findall("a:entry", ns)
     assert entries
-    titles = [e.findtext("a:title", namespaces=ns) for e in entries]
+    titles = [e.findtext("a:title", "", namespaces=ns) for e in entries]
     assert titles[0].startswith("Office · ") and "Down (server error)" in titles[0]
-    assert all(e.findtext("a:id", namespaces=ns).startswith("urn:uuid:") for e in entries)
-    assert entries[0].find("a:link", ns).get("href") == site.url + "/instances/office"
+    assert all(e.findtext("a:id", "", namespaces=ns).startswith("urn:uuid:") for e in entries)
+    link = entries[0].find("a:link", ns)
+    assert link is not None and link.get("href") == site.url + "/instances/office"
+    assert feed.findtext("a:title", namespaces=ns) == "Test status: incidents"
 
 
 @pytest.mark.parametrize(
