@@ -259,3 +259,20 @@ async def test_an_alert_and_its_outbox_rows_are_written_together(rig):
     assert event.event == "down"
     assert rig.rows("select count(*) from alert_events") == [(1,)]
     assert rig.rows("select count(*), min(state) from outbox") == [(1, "pending")]
+
+
+async def test_first_start_on_an_old_history_alerts_only_for_the_current_state(tmp_path, receiver):  # noqa: F811
+    settings = make_settings(tmp_path, receiver.url)
+    store = Store(settings.storage.path)  # history written before alerting was configured
+    for minute, (check, status) in enumerate([("live", "down"), ("live", "up")] + [("totp", "down")] * 5):
+        store.record(Result("home", check, Status(status), started_at=T0 + minute * 60))
+    store.close()
+    rig = Rig(settings)
+    try:
+        assert [(e.check, e.event) for e in rig.alerting.reconcile()] == [("totp", "down")]
+        await rig.rounds(1)
+        assert [(b["check"], b["event"], b["since"]) for b in receiver.bodies()] == [
+            ("totp", "down", "2027-01-15T08:02:00Z")
+        ]
+    finally:
+        await rig.close()

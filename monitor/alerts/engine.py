@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("monitor.alerts")
 
+SLACK = 86400.0  # how much earlier than the last result seen an unseen one may start (clock steps)
+
 
 def route(event: Event, rules: Alerts, settings: Settings) -> list[str]:
     """The notifiers that get this event: `notify` entries naming it, or every notifier when empty."""
@@ -79,8 +81,10 @@ class Alerting:
                 return []
             # never evaluated: start from the current state's run, not from old history
             start = self.db.last_id_before(instance, check, checked.since)
-            state = AlertState(instance, check, last_result_id=start)
-        rows = self.db.results_after(instance, check, state.last_result_id)
+            state = AlertState(instance, check, last_result_id=start, last_at=checked.since)
+        # runs of one check do not overlap, so nothing unseen started long before the last one seen
+        started_from = (state.last_at or 0.0) - SLACK
+        rows = self.db.results_after(instance, check, state.last_result_id, started_from)
         if not rows:
             return []
         new = AlertState.from_dict(state.to_dict())

@@ -119,13 +119,17 @@ class AlertStore:
         return out
 
     def results_after(
-        self, instance: str, check: str, after_id: int, limit: int = 1000
+        self, instance: str, check: str, after_id: int, started_from: float, limit: int = 1000
     ) -> list[dict[str, Any]]:
-        """Results of one check recorded after `after_id`, oldest first (the newest `limit` of them)."""
+        """Results of one check recorded after `after_id`, oldest first (the newest `limit` of them).
+
+        `started_from` bounds the index range scanned: no result to see started before it.
+        """
         rows = self.db.execute(
             """select id, started_at, status, kind, message, maintenance from results
-               where instance = ? and "check" = ? and id > ? order by id desc limit ?""",
-            (instance, check, after_id, limit),
+               where instance = ? and "check" = ? and started_at >= ? and id > ?
+               order by id desc limit ?""",
+            (instance, check, started_from, after_id, limit),
         ).fetchall()
         keys = ("id", "started_at", "status", "kind", "message", "maintenance")
         return [dict(zip(keys, r, strict=True)) for r in reversed(rows)]
