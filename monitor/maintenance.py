@@ -42,7 +42,7 @@ class Occurrence:
         return self.window.instances
 
     def covers(self, instance: str) -> bool:
-        return not self.window.instances or instance in self.window.instances
+        return covers(self.window, instance)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -52,6 +52,11 @@ class Occurrence:
             "start": self.start,
             "end": self.end,
         }
+
+
+def covers(window: MaintenanceWindow, instance: str) -> bool:
+    """Does the window apply to this instance (no `instances` list: every one)?"""
+    return not window.instances or instance in window.instances
 
 
 def occurrences(window: MaintenanceWindow, start: float, end: float) -> Iterator[Occurrence]:
@@ -88,7 +93,7 @@ def occurrences(window: MaintenanceWindow, start: float, end: float) -> Iterator
 def active(settings: Settings, instance: str, at: float) -> Occurrence | None:
     """The maintenance window covering this instance at this time, if any."""
     for window in settings.maintenance:
-        if window.instances and instance not in window.instances:
+        if not covers(window, instance):
             continue
         for occurrence in occurrences(window, at, at + 1e-6):
             if occurrence.start <= at < occurrence.end:
@@ -103,7 +108,7 @@ def upcoming(
     found = [
         occurrence
         for window in settings.maintenance
-        if instance is None or not window.instances or instance in window.instances
+        if instance is None or covers(window, instance)
         for occurrence in occurrences(window, now, now + horizon)
     ]
     return sorted(found, key=lambda o: (o.start, o.end))

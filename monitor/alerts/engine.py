@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitor.alerts.evaluate import DOWN, AlertState, Event, evaluate
 from monitor.config import Alerts, NotifyTarget, Settings
@@ -181,7 +181,3 @@ class Alerting:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def summary(self) -> dict[str, Any]:
-        """Alerted checks, for logs and tests."""
-        return {f"{i}/{c}": s.alerted for (i, c), s in sorted(self.states.items()) if s.alerted != "up"}

@@ -270,11 +270,6 @@ class AlertStore:
             )
         return out
 
-    def attempts(self, outbox_id: int) -> list[dict[str, Any]]:
-        return list(
-            self.db.query("select * from delivery_attempts where outbox_id = ? order by id", [outbox_id])
-        )
-
     def outbox_counts(self) -> dict[tuple[str, str], int]:
         """{(notifier, state): count} for unfinished states (pending, failed) present."""
         return {
