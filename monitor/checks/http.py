@@ -10,7 +10,9 @@ Error tree (what `fetch` raises, always a `CheckFailure`):
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import ssl
 import time
@@ -111,13 +113,30 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+@functools.lru_cache(maxsize=64)
+def _ssl_context(insecure: bool, ca_bundle: str | None, version: tuple[int, int] | None) -> ssl.SSLContext:
+    """One TLS context per trust setting, shared by every client: building one loads the whole CA
+    store (23 ms and 0.7 MB each, measured), which at 10,000 instances was minutes and gigabytes.
+    `version` (the bundle's mtime and size) makes an edited bundle load again on reload."""
+    if insecure:
+        return httpx.create_ssl_context(verify=False, trust_env=False)
+    if ca_bundle:
+        return ssl.create_default_context(cafile=ca_bundle)
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
+def _bundle_version(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # ssl reports the missing file with its own message
+    return st.st_mtime_ns, st.st_size
+
+
 def make_client(inst: Instance) -> httpx.AsyncClient:
     """One pooled client per instance: connections are reused between its checks."""
-    verify: bool | ssl.SSLContext = True
-    if inst.insecure:
-        verify = False
-    elif inst.ca_bundle:
-        verify = ssl.create_default_context(cafile=str(inst.ca_bundle))
+    bundle = None if inst.insecure or not inst.ca_bundle else str(inst.ca_bundle)
+    verify = _ssl_context(inst.insecure, bundle, _bundle_version(bundle) if bundle else None)
     return httpx.AsyncClient(
         verify=verify,
         timeout=httpx.Timeout(inst.timeout),
@@ -260,6 +279,8 @@ def _reason(exc: BaseException) -> str:
 
 
 def _cert_days(response: httpx.Response) -> float | None:
+    if response.request.url.scheme != "https":
+        return None  # asking a plain stream for its TLS object costs 0.1 ms a check in anyio
     stream = response.extensions.get("network_stream")
     if stream is None:
         return None
