@@ -58,7 +58,7 @@ def split_instance(path: str) -> tuple[str, str]:
 
 async def abort_connection(send: Send) -> bool:
     """Reset the client's connection (RST, no answer) through uvicorn's transport, if we can reach it."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    transport: Any = getattr(getattr(send, "__self__", None), "transport", None)
     # duck-typed: uvloop's transports are not asyncio.Transport subclasses
     if not callable(getattr(transport, "abort", None)) or transport.is_closing():
         return False
