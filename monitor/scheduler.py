@@ -122,11 +122,13 @@ class Monitor:
         if self._clock_task is not None:
             self._clock_task.cancel()
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()  # no new runs; shutdown() would cancel the runs in flight
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
             for task in pending:
                 task.cancel()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self.store is not None:
             self.store.flush()
         for ctx in self.contexts.values():
