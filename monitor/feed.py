@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from monitor.status import Source, recent_incidents
+from monitor.incidents import recent_incidents
+from monitor.status import Source
 
 FEED_SIZE = 50
 

@@ -195,6 +195,7 @@ class MonitorMetrics:
             registry=self.registry,
         )
         self._monitor = weakref.ref(monitor)
+        self._observed: set[tuple[str, str]] = set()
         monitor.listeners.append(self.observe)
 
     def observe(self, result: Result, transition: Transition | None, maintenance: bool) -> None:
@@ -202,9 +203,16 @@ class MonitorMetrics:
         if result.latency_ms is None or monitor is None or monitor.settings.instance(result.instance) is None:
             return
         self.latency.labels(result.instance, result.check).observe(result.latency_ms / 1000)
+        self._observed.add((result.instance, result.check))
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The scrape body and its content type, OpenMetrics when the scraper asks for it."""
+        monitor = self._monitor()
+        if monitor is not None:  # checks removed by a reload leave the histogram too
+            configured = {(i.name, c) for i in monitor.settings.instances for c in i.enabled_checks()}
+            for gone in self._observed - configured:
+                self.latency.remove(*gone)
+                self._observed.discard(gone)
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
 

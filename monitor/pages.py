@@ -19,7 +19,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from monitor import charts
 from monitor.config import ConfigError, Settings
-from monitor.status import CHART_STEPS, CHECK_TEXT, WINDOWS, Source, page_context
+from monitor.status import CHART_STEPS, WINDOWS, Source, page_context
+from monitor.wording import CHECK_TEXT
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"

@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config, metrics, simulator
+from monitor.models import Result, Status
 from monitor.scheduler import Monitor
 from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor)
 
@@ -117,3 +118,23 @@ def test_attach_is_idempotent(accept) -> None:
     assert metrics.attach(monitor) is metrics.attach(monitor)
     assert len(monitor.listeners) == 1
     assert b"twofauth_monitor_start_time_seconds" in metrics.attach(monitor).exposition(accept)[0]
+
+
+def test_an_instance_removed_by_a_reload_leaves_the_latency_histogram() -> None:
+    def settings(*names: str) -> config.Settings:
+        return config.from_mapping(
+            {"instances": [{"name": n, "url": "http://10.0.0.1"} for n in names]}, env={}
+        )
+
+    monitor = Monitor(settings("home", "office"), None)
+    scrape = metrics.attach(monitor)
+    for name in ("home", "office"):
+        scrape.observe(Result(name, "live", Status.UP, latency_ms=12.0), None, False)
+    assert (
+        'twofauth_check_latency_seconds_count{check="live",instance="office"} 1.0'
+        in scrape.exposition(None)[0].decode()
+    )
+    monitor.settings = settings("home")  # what Monitor.apply leaves after a SIGHUP reload
+    text = scrape.exposition(None)[0].decode()
+    assert 'instance="office"' not in text
+    assert 'twofauth_check_latency_seconds_count{check="live",instance="home"} 1.0' in text

@@ -1,0 +1,49 @@
+"""The words every view uses for statuses, checks and error kinds, and what a public view may say."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from monitor.config import Instance
+
+SEVERITY = {"unknown": 0, "up": 1, "degraded": 2, "down": 3}
+STATUS_TEXT = {
+    "up": "Operational",
+    "degraded": "Degraded",
+    "down": "Down",
+    "unknown": "No recent data",
+    "maintenance": "Under maintenance",
+}
+CHECK_TEXT = {
+    "live": ("Web server", "answers HTTP"),
+    "ready": ("Readiness", "app, database and cache ready"),
+    "totp": ("TOTP codes", "generates the right one-time codes"),
+}
+KIND_TEXT = {
+    "timeout": "no answer in time",
+    "connect": "cannot connect",
+    "tls": "TLS problem",
+    "http_status": "unexpected HTTP status",
+    "server_error": "server error",
+    "maintenance": "maintenance mode",
+    "not_a_health_endpoint": "not a health endpoint",
+    "auth": "access refused",
+    "rate_limited": "rate limited",
+    "bad_response": "unexpected answer",
+    "otp_mismatch": "wrong codes",
+    "clock_skew": "server clock off",
+    "decrypt": "cannot decipher secrets",
+    "cert_expiry": "certificate expires soon",
+    "token_expiry": "token expires soon",
+    "config": "configuration problem",
+    "not_ready": "not ready",
+}
+
+
+def public_text(inst: Instance, text: str | None) -> str:
+    """A message fit for the public page: the instance's address hidden unless show_url is on."""
+    if not text or inst.show_url:
+        return text or ""
+    host = urlsplit(inst.url).hostname or ""
+    text = text.replace(inst.url, "(instance)")
+    return text.replace(host, "(host)") if host else text
