@@ -28,6 +28,7 @@ from monitor.store import Store, Transition
 
 log = logging.getLogger("monitor.scheduler")
 
+COMMIT_DELAY = 0.05  # seconds: results finishing this close together share one write
 CLOCK_JUMP_THRESHOLD = 5.0  # seconds of wall-clock change beyond the monotonic clock
 
 Listener = Callable[[Result, Transition | None, bool], Awaitable[None] | None]
@@ -88,6 +89,8 @@ class Monitor:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._clock_task: asyncio.Task[None] | None = None
+        self._commit_waiter: asyncio.Future[None] | None = None
+        self._commit_timer: asyncio.TimerHandle | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -129,6 +132,9 @@ class Monitor:
                 task.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._group_flush()
         if self.store is not None:
             self.store.flush()
         for ctx in self.contexts.values():
@@ -239,7 +245,7 @@ class Monitor:
         if self.store is not None:
             transition = self.store.record(result, maintenance=maintenance)
             if self.store.healthy:  # while the database fails, the periodic retry writes the queue
-                self.store.flush()
+                await self._commit()
         if transition is not None and transition.old_status is not None:
             level = logging.INFO if result.status == Status.UP else logging.WARNING
             why = f" ({result.kind}: {result.message})" if result.kind else ""
@@ -266,6 +272,27 @@ class Monitor:
                     await out
             except Exception:
                 log.exception("listener failed for %s/%s", result.instance, result.check)
+
+    async def _commit(self) -> None:
+        """Return once the results recorded so far are written (group commit).
+
+        Results that finish within COMMIT_DELAY share one write transaction instead of one each,
+        and the listeners (alerts read results back) still run only after theirs is committed.
+        """
+        if self._commit_waiter is None:
+            loop = asyncio.get_running_loop()
+            self._commit_waiter = loop.create_future()
+            self._commit_timer = loop.call_later(COMMIT_DELAY, self._group_flush)
+        await asyncio.shield(self._commit_waiter)
+
+    def _group_flush(self) -> None:
+        waiter, self._commit_waiter, self._commit_timer = self._commit_waiter, None, None
+        try:
+            if self.store is not None and self.store.healthy:
+                self.store.flush()
+        finally:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def _prune(self) -> None:
         assert self.store is not None
