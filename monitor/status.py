@@ -272,12 +272,16 @@ def _flow(inst: Instance, result: dict[str, Any] | None) -> dict[str, Any] | Non
 
 
 def maintenance_windows(src: Source, now: float, instance: str | None = None) -> dict[str, list]:
-    """Maintenance in progress and planned within a week: title, description, instances, start, end."""
+    """Maintenance in progress, and the next time of each window planned within a week."""
     from monitor import maintenance
 
     labels = {i.name: i.label for i in src.settings.instances}
     out: dict[str, list] = {"active": [], "upcoming": []}
+    seen: set[int] = set()
     for o in maintenance.upcoming(src.settings, now, instance=instance):
+        if o.start > now and id(o.window) in seen:
+            continue  # a recurring window: its next time is enough
+        seen.add(id(o.window))
         item = {
             "title": o.title,
             "description": o.description,

@@ -144,6 +144,8 @@ def test_window_links_work_without_javascript(site: Site, visit) -> None:
 )
 def test_readable_on_a_phone_and_in_dark_mode(site: Site, visit, name: str, options: dict) -> None:
     v = visit(**options)
+    page = v.open(site.url + "/instances/office")
+    assert page.evaluate("document.documentElement.scrollWidth") <= options["viewport"]["width"]
     page = v.open(site.url + "/")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= options["viewport"]["width"]  # nothing forces sideways scrolling
