@@ -66,6 +66,12 @@ class Source:
         return rows[0] if rows else None
 
 
+def refresh_seconds(settings: Settings) -> int:
+    """The page's auto refresh in whole seconds, at least 5 (0: off), so a page never reloads in a loop."""
+    refresh = settings.web.refresh
+    return max(int(refresh), 5) if refresh else 0
+
+
 def worst(statuses: list[str]) -> str:
     return max(statuses, key=SEVERITY.__getitem__, default="unknown")
 
@@ -219,7 +225,7 @@ def page_context(
         "description": web.description,
         "notice": web.notice,
         "generated_at": now,
-        "refresh": web.refresh,
+        "refresh": refresh_seconds(src.settings),
         "window": window,
         "windows": list(WINDOWS),
         "bar_days": BAR_DAYS,

@@ -44,9 +44,9 @@ def create_app(monitor: Monitor) -> Starlette:
             raise HTTPException(400, str(exc)) from None
 
     def page_headers(request: Request) -> dict[str, str]:
-        refresh = monitor.settings.web.refresh
+        refresh = status.refresh_seconds(monitor.settings)
         off = request.query_params.get("refresh") == "0"
-        return {**NO_CACHE, **({"Refresh": str(int(refresh))} if refresh and not off else {})}
+        return {**NO_CACHE, **({"Refresh": str(refresh)} if refresh and not off else {})}
 
     def html(request: Request, template: str, ctx: dict[str, Any], root: str = "", **kw: Any) -> HTMLResponse:
         links = pages.links_for(

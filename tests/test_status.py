@@ -251,3 +251,11 @@ def test_render_without_a_database_says_so_in_one_line(tmp_path: Path) -> None:
         == f"error: storage.path: no database at {tmp_path / 'none.db'}: run `2fauth-monitor run` first\n"
     )
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize(("refresh", "seconds"), [("0", 0), ("0.5s", 5), ("30s", 30), ("2m", 120)])
+def test_auto_refresh_is_never_faster_than_every_5_seconds(
+    tmp_path: Path, store: Store, refresh, seconds
+) -> None:
+    settings = settings_for(tmp_path, "home", refresh=refresh)
+    assert page_context(Source(settings, store), now=NOW)["refresh"] == seconds
