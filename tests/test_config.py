@@ -30,7 +30,9 @@ def test_cli_process_reports_typo_in_one_line_and_exit_2(tmp_path):
     path.write_text("instances:\n  - name: home\n    url: https://x.example\n    timout: 5s\n")
     proc = run_cli("check", "--config", str(path))
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == ["error: instances[0].timout: unknown key (did you mean timeout?)"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: instances[0].timout: unknown key (did you mean timeout?)"
+    ]
     assert "Traceback" not in proc.stderr
 
 
@@ -96,7 +98,8 @@ def test_secret_files_are_read_and_never_repr(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800), ("250ms", 0.25), (45, 45)]
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800), ("250ms", 0.25), (45, 45)],
 )
 def test_durations(text, seconds):
     assert config.parse_duration(text) == seconds
@@ -125,7 +128,9 @@ def test_environment_only_configuration(tmp_path):
 def test_no_configuration_at_all_says_what_to_do():
     with pytest.raises(config.ConfigError) as err:
         config.load_any(None, {})
-    assert err.value.problems == ["no configuration: pass --config FILE, set MONITOR_CONFIG, or set TWOFAUTH_URL"]
+    assert err.value.problems == [
+        "no configuration: pass --config FILE, set MONITOR_CONFIG, or set TWOFAUTH_URL"
+    ]
 
 
 def test_validate_warns_when_the_api_budget_is_too_high(tmp_path):
@@ -149,17 +154,40 @@ def test_validate_warns_when_the_api_budget_is_too_high(tmp_path):
 
 _yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
-_keys = st.sampled_from(["instances", "storage", "web", "alerts", "name", "url", "interval", "timeout", "checks",
-                         "totp", "live", "token", "path", "digits", "listen", "bogus"])
+_keys = st.sampled_from(
+    [
+        "instances",
+        "storage",
+        "web",
+        "alerts",
+        "name",
+        "url",
+        "interval",
+        "timeout",
+        "checks",
+        "totp",
+        "live",
+        "token",
+        "path",
+        "digits",
+        "listen",
+        "bogus",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.dictionaries(_keys, _yaml_values | st.lists(st.dictionaries(_keys, _yaml_values, max_size=5), max_size=3),
-                    max_size=5)
+    st.dictionaries(
+        _keys,
+        _yaml_values | st.lists(st.dictionaries(_keys, _yaml_values, max_size=5), max_size=3),
+        max_size=5,
+    )
 )
 def test_fuzzed_configurations_give_one_line_errors_and_never_crash(raw):
     try:

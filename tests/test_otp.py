@@ -31,7 +31,22 @@ def test_rfc6238_vectors(t, sha1, sha256, sha512):
 
 @pytest.mark.parametrize(
     ("counter", "code"),
-    list(enumerate(["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"])),
+    list(
+        enumerate(
+            [
+                "755224",
+                "287082",
+                "359152",
+                "969429",
+                "338314",
+                "254676",
+                "287922",
+                "162583",
+                "399871",
+                "520489",
+            ]
+        )
+    ),
 )
 def test_rfc4226_vectors(counter, code):
     assert otp.hotp(SHA1_KEY, counter) == code
