@@ -48,7 +48,7 @@ def yaml_blocks(text: str) -> list[str]:
 
 @pytest.mark.parametrize("block", yaml_blocks(README), ids=lambda b: b.splitlines()[0][:40])
 def test_every_yaml_example_in_the_readme_loads(block):
-    env = {name: "x" for name in re.findall(r"\$\{([A-Z_]+)", block)}
+    env = {name: "example-value" for name in re.findall(r"\$\{([A-Z_]+)", block)}
     env.update(
         TWOFAUTH_TOKEN="eyJ.example.token",
         CANARY_SECRET="JBSWY3DPEHPK3PXP",
