@@ -257,7 +257,36 @@ def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> di
         }
         for row in src.store.failures(inst.name, limit=20)
     ]
-    return {"bars": checks, "flow": _flow(inst, flow), "failures": failures}
+    return {
+        "bars": checks,
+        "flow": _flow(inst, flow),
+        "failures": failures,
+        "deliveries": _deliveries(src, inst),
+    }
+
+
+def _deliveries(src: Source, inst: Instance) -> dict[str, list[dict[str, Any]]]:
+    """Alert deliveries still pending or given up on, so a broken notifier is seen."""
+    from monitor.alerts import deliveries
+
+    found = deliveries(src.store, inst.name, limit=20)
+    return {
+        state: [
+            {
+                "notifier": row["notifier"],
+                "event": row["event"],
+                "check": row["check"],
+                "check_label": CHECK_TEXT.get(row["check"], (row["check"],))[0],
+                "attempts": row["attempts"],
+                "created_at": row["created_at"],
+                "next_attempt_at": row.get("next_attempt_at"),
+                "last_status": row.get("last_status"),
+                "last_error": public_text(inst, row.get("last_error") or ""),
+            }
+            for row in rows
+        ]
+        for state, rows in found.items()
+    }
 
 
 def _flow(inst: Instance, result: dict[str, Any] | None) -> dict[str, Any] | None:
