@@ -17,6 +17,7 @@ from monitor import config as configuration
 from monitor import logs
 from monitor.config import ConfigError, Settings
 from monitor.models import Status
+from monitor.secrets import redact
 
 log = logging.getLogger("monitor")
 
@@ -87,7 +88,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_validate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     for line in configuration.warnings(settings):
-        print(f"warning: {line}")
+        print(f"warning: {redact(line)}")
     checks = sum(len(i.enabled_checks()) for i in settings.instances)
     print(f"configuration is valid: {len(settings.instances)} instances, {checks} checks")
     return EXIT_OK
@@ -99,12 +100,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     results = asyncio.run(run_all_once(settings))
     if args.json:
-        print(json.dumps({"results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False))
+        print(redact(json.dumps({"results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False)))
     else:
         for r in results:
             latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "-"
             kind = f" [{r.kind}]" if r.kind else ""
-            print(f"{r.instance}/{r.check}: {r.status}{kind} {latency} {r.path or ''} {r.message}".rstrip())
+            print(
+                redact(
+                    f"{r.instance}/{r.check}: {r.status}{kind} {latency} {r.path or ''} {r.message}".rstrip()
+                )
+            )
     return EXIT_OK if all(r.status == Status.UP for r in results) else EXIT_FAILING
 
 
@@ -272,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except ConfigError as exc:
         for line in exc.problems:
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {redact(line)}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130

@@ -820,7 +820,8 @@ def warnings(settings: Settings) -> list[str]:
     out: list[str] = []
     by_host: dict[str, list[Instance]] = {}
     for inst in settings.instances:
-        by_host.setdefault(urlsplit(inst.url).netloc, []).append(inst)
+        parts = urlsplit(inst.url)  # host and port only: a URL may carry user:password
+        by_host.setdefault(f"{parts.hostname}{f':{parts.port}' if parts.port else ''}", []).append(inst)
         if inst.checks.totp.enabled and not inst.totp_enabled:
             missing = [
                 k

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from monitor.config import Instance, Settings
 from monitor.incidents import recent_incidents
@@ -35,6 +36,18 @@ DEMO_NOTICE = "Demo: the instances are simulated, and the history before this ru
 
 class WindowError(ValueError):
     """A window query parameter that is not one of WINDOWS."""
+
+
+def display_url(url: str) -> str:
+    """The URL without any user:password it carries."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_window(value: str | None, default: str) -> str:
@@ -136,7 +149,7 @@ def _instance(inst: Instance, states: dict, uptimes: dict[str, dict], now: float
     return {
         "name": inst.name,
         "label": inst.label,
-        "url": inst.url if inst.show_url else None,
+        "url": display_url(inst.url) if inst.show_url else None,
         "version": version,
         "status": status,
         "status_text": STATUS_TEXT[status],
