@@ -4,8 +4,6 @@ of them appears anywhere: outputs, logs, pages, alert bodies, rendered files, th
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -15,6 +13,7 @@ import yaml
 from monitor import simulator
 
 from .conftest import instance_config, run_cli, wait_for
+from .receiver import Receiver
 
 CANARY = "KRUGS4ZANFZSAYJAONSWG4TFOQQGG33EMU"  # base32, used nowhere else
 URL_PASSWORD = "url-pa55word-9d2f"
@@ -22,32 +21,6 @@ WEBHOOK_SECRET = "whsec-7c1e0b5a9f"
 HOOK_PATH_TOKEN = "hookpath-3b8e71aa"
 APPRISE_TOKEN = "apprise-tok-55e2c0"
 STATUS_PASSWORD = "status-pw-a41f96"
-
-
-class Receiver:
-    """Records every request (path, headers, body) sent to it."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.requests.append((self.path, dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture
