@@ -326,3 +326,20 @@ def test_check_command_json_and_exit_codes(sim, write_config):
     assert "home/totp: down [otp_mismatch]" in bad.stdout
     for secret in (simulator.DEFAULT_TOKEN, simulator.DEFAULT_CANARY_SECRET):
         assert secret not in ok.stdout + ok.stderr + bad.stdout + bad.stderr
+
+
+def test_version_is_read_once_from_the_web_page_on_a_probes_instance(sim_probes):
+    settings = settings_for(sim_probes.url, token=False)
+    inst = settings.instances[0]
+
+    async def two_runs():
+        ctx = make_context(inst)
+        try:
+            return await run_check(ctx, "live"), await run_check(ctx, "live")
+        finally:
+            await ctx.aclose()
+
+    first, second = asyncio.run(two_runs())
+    assert first.version == second.version == "8.0.1"
+    assert [s.name for s in first.steps] == ["probe /live", "version"]
+    assert [s.name for s in second.steps] == ["probe /live"]

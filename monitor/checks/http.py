@@ -94,6 +94,7 @@ class InstanceContext:
     discovered_at: float = 0.0
     rate_limited_until: float = 0.0  # wall clock; API checks skip until then
     version: str | None = None
+    version_tried_at: float = 0.0
     origin: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -168,6 +168,19 @@ async def _probe_design_endpoint(ctx: InstanceContext, steps: list[Step], path: 
     return fetched
 
 
+async def _read_version(ctx: InstanceContext, steps: list[Step]) -> None:
+    """Read the 2FAuth version from its web page, once (the design's /live never shows the page)."""
+    if time.time() < ctx.version_tried_at + REDISCOVER_AFTER:
+        return
+    ctx.version_tried_at = time.time()
+    try:
+        page = await fetch(ctx, steps, "version", "GET", "/")
+    except CheckFailure:
+        return  # the version is a nicety: its failure never fails the live check
+    if page_kind(page) == "spa":
+        ctx.version = extract_version(page)
+
+
 def _fallback_fresh(ctx: InstanceContext, mode: str | None, fallback: str) -> bool:
     return mode == fallback and time.time() - ctx.discovered_at <= REDISCOVER_AFTER
 
@@ -189,7 +202,10 @@ async def run_live(ctx: InstanceContext, steps: list[Step]) -> Result:
     if page_kind(fetched) == "spa":
         ctx.version = extract_version(fetched) or ctx.version
     status, kind, message, components = evaluate_health(fetched, "live")
-    result = _result(ctx, "live", steps, started, wall)
+    result = _result(ctx, "live", steps, started, wall)  # latency without the version read below
+    if status == Status.UP and ctx.version is None:
+        await _read_version(ctx, steps)
+        result.version = ctx.version
     result.status, result.kind, result.message = status, kind, message + note
     result.http_status, result.path, result.components = fetched.status, fetched.path, components
     result.cert_days = fetched.cert_days
