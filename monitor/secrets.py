@@ -59,6 +59,12 @@ def register_settings(settings: BaseModel) -> None:
     _walk(settings)
 
 
+def forget_all() -> None:
+    """Forget every registered secret (tests: each process has only its own configuration's)."""
+    with _lock:
+        _values.clear()
+
+
 def redact(text: str) -> str:
     """The text with every registered secret replaced by '***'."""
     if not text:

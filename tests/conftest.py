@@ -19,6 +19,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secret_registry() -> Iterator[None]:
+    """Each test starts with no registered secret, as each monitor process does."""
+    from monitor import secrets
+
+    secrets.forget_all()
+    yield
+    secrets.forget_all()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,6 +33,9 @@ def _apprise() -> Any:
     return apprise
 
 
+TOKEN_MIN = 8
+
+
 def register_url_secrets(url: str) -> None:
     """Register the parts of an Apprise URL that are usually tokens, so no log line can show them."""
     secrets.register(url)
@@ -43,13 +46,15 @@ def register_url_secrets(url: str) -> None:
         return
     secrets.register(unquote(parts.username or ""))
     secrets.register(unquote(parts.password or ""))
-    if host and "." not in host and ":" not in host and host != "localhost" and len(host) >= 6:
+    # Tokens are long; a short word ("alerts", "2fauth") redacted everywhere would garble every
+    # message that happens to contain it, so only parts of 8 characters or more are registered.
+    if host and "." not in host and ":" not in host and host != "localhost" and len(host) >= TOKEN_MIN:
         secrets.register(host)  # slack://TokenA/..., tgram://bottoken/...
     for segment in parts.path.split("/"):
-        if len(segment) >= 6:
+        if len(segment) >= TOKEN_MIN:
             secrets.register(unquote(segment))
     for _, value in parse_qsl(parts.query):
-        if len(value) >= 6:
+        if len(value) >= TOKEN_MIN:
             secrets.register(value)
 
 
