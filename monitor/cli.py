@@ -124,6 +124,10 @@ def _bind(listen: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ConfigError([f"web.listen: cannot listen on {listen}: {exc.strerror or exc}"]) from None
+    if family in (socket.AF_INET, socket.AF_INET6):
+        # accepted connections inherit it: uvicorn writes a response's head and body separately, and
+        # Nagle's algorithm then holds a small body back for the client's delayed ACK (about 40 ms)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.listen(2048)
     sock.setblocking(False)
     return sock

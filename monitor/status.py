@@ -167,7 +167,7 @@ def instance_summary(src: Source, name: str, window: str, now: float | None = No
     if inst is None:
         return None
     now = time.time() if now is None else now
-    uptimes = {w: src.store.uptime_by_check(seconds, now, name) for w, seconds in WINDOWS.items()}
+    uptimes = src.store.uptime_windows(WINDOWS, now, name)
     return _instance(inst, src.store.states(), uptimes, now, window)
 
 
@@ -218,12 +218,14 @@ def page_context(
     window = parse_window(window, web.default_window)
     insts = [i for i in src.settings.instances if instance is None or i.name == instance]
     states = src.store.states()
-    uptimes = {w: src.store.uptime_by_check(seconds, now, instance) for w, seconds in WINDOWS.items()}
+    uptimes = src.store.uptime_windows(WINDOWS, now, instance)
     series = _series(src, instance, window, now)
     instances = []
+    all_bars = src.store.daily_bars_all(BAR_DAYS, now) if instance is None else {}
     for inst in insts:
         item = _instance(inst, states, uptimes, now, window)
-        item["bars"] = _bars(src.store.daily_bars(inst.name, None, BAR_DAYS, now))
+        bars = all_bars.get(inst.name) or src.store.daily_bars(inst.name, None, BAR_DAYS, now)
+        item["bars"] = _bars(bars)
         item["series"] = series.get(inst.name, {})
         instances.append(item)
     maintenance = maintenance_windows(src, now, instance)

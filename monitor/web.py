@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from monitor import badges, feed, metrics, pages, status
+from monitor.pagecache import PageCache
 from monitor.webguard import BasicAuthGate, RequestLimits, SecurityHeaders
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ BADGE_CACHE = {"Cache-Control": "max-age=60, s-maxage=60", "Access-Control-Allow
 
 def create_app(monitor: Monitor) -> Starlette:
     scrape = metrics.attach(monitor)
+    cache = PageCache(monitor)
+    metrics.EXTRA_COLLECTORS[:] = [c for c in metrics.EXTRA_COLLECTORS if not isinstance(c, PageCache)]
+    metrics.EXTRA_COLLECTORS.append(cache)
 
     def source() -> status.Source:
         return status.Source.of(monitor)
@@ -48,15 +52,18 @@ def create_app(monitor: Monitor) -> Starlette:
         off = request.query_params.get("refresh") == "0"
         return {**NO_CACHE, **({"Refresh": str(refresh)} if refresh and not off else {})}
 
-    def html(request: Request, template: str, ctx: dict[str, Any], root: str = "", **kw: Any) -> HTMLResponse:
-        links = pages.links_for(
-            monitor.settings,
-            ctx["window"],
-            root=root,
-            refresh_off=request.query_params.get("refresh") == "0",
-            **kw,
-        )
-        return HTMLResponse(pages.render(template, ctx, links), headers=page_headers(request))
+    async def html(
+        request: Request, template: str, window_: str, instance_: str | None = None, root: str = "", **kw: Any
+    ) -> HTMLResponse:
+        refresh_off = request.query_params.get("refresh") == "0"
+
+        def build(src: status.Source) -> str:
+            ctx = status.page_context(src, window=window_, instance=instance_)
+            links = pages.links_for(src.settings, ctx["window"], root=root, refresh_off=refresh_off, **kw)
+            return pages.render(template, ctx, links)
+
+        body = await cache.get((template, window_, instance_, refresh_off), build)
+        return HTMLResponse(body, headers=page_headers(request))
 
     def known(name: str) -> str:
         if monitor.settings.instance(name) is None:
@@ -64,15 +71,18 @@ def create_app(monitor: Monitor) -> Starlette:
         return name
 
     async def index(request: Request) -> HTMLResponse:
-        return html(request, "index.html", status.page_context(source(), window=window(request)))
+        return await html(request, "index.html", window(request))
 
     async def instance(request: Request) -> HTMLResponse:
         name = known(request.path_params["name"])
-        ctx = status.page_context(source(), window=window(request), instance=name)
-        return html(request, "instance.html", ctx, root="../", instance_page=name)
+        return await html(request, "instance.html", window(request), name, root="../", instance_page=name)
 
-    async def api_status(request: Request) -> JSONResponse:
-        return JSONResponse(status.page_context(source(), window=window(request)), headers=NO_CACHE)
+    async def api_status(request: Request) -> Response:
+        win = window(request)
+        body = await cache.get(
+            ("api", win), lambda src: JSONResponse(status.page_context(src, window=win)).body
+        )
+        return Response(body, media_type="application/json", headers=NO_CACHE)
 
     async def api_history(request: Request) -> JSONResponse:
         name = known(request.path_params["name"])

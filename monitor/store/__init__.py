@@ -28,6 +28,7 @@ class StoreError(Exception):
 class Store(queries.Queries):
     def __init__(self, path: str | Path, *, read_only: bool = False, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
+        self.read_only = read_only
         try:
             if self.path != ":memory:" and not read_only:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,12 @@ class Store(queries.Queries):
         return self.writer.prune(raw_retention=raw_retention, rollup_retention=rollup_retention, now=now)
 
     def states(self) -> dict[tuple[str, str], CheckState]:
+        """Each check's current state: the writer's, or for a read-only store, what is committed."""
+        if self.read_only:
+            return {
+                (r["instance"], r["check"]): CheckState(**r)
+                for r in self.db.query("select * from check_state")
+            }
         return dict(self.writer.states)
 
     def integrity_ok(self) -> bool:

@@ -10,6 +10,8 @@ from sqlite_utils import Database
 
 HOUR = 3600
 DAY = 86400
+_COUNTS = ("count", "up", "degraded", "down", "maintenance")
+_SUMS = (*_COUNTS, "latency_sum", "latency_n")
 
 
 def uptime_ratio(row: dict[str, Any]) -> float | None:
@@ -173,6 +175,52 @@ class Queries:
             )
         return bars
 
+    def daily_bars_all(self, days: int = 90, now: float | None = None) -> dict[str, list[dict[str, Any]]]:
+        """`daily_bars` of every instance (all checks together) in two queries, for the index page."""
+        now = time.time() if now is None else now
+        today = int(now // DAY * DAY)
+        start = today - (days - 1) * DAY
+        counts: dict[str, list[list[int]]] = {}
+        for inst, bucket, *sums in self.db.conn.execute(
+            """select instance, bucket, sum(count), sum(up), sum(degraded), sum(down), sum(maintenance)
+               from rollups_daily where bucket >= ? group by instance, bucket""",
+            (start,),
+        ):
+            index = (bucket - start) // DAY
+            if 0 <= index < days:
+                if inst not in counts:
+                    counts[inst] = [[0] * 5 for _ in range(days)]
+                counts[inst][index] = sums
+        incidents: dict[str, list[list[float]]] = {}
+        for inst, status, started, ended in self.db.conn.execute(
+            "select instance, status, started_at, ended_at from incidents where ended_at is null or ended_at >= ?",
+            (start,),
+        ):
+            per_day = incidents.setdefault(inst, [[0, 0.0] for _ in range(days)])
+            end = ended or now
+            first = max(0, int((started - start) // DAY))
+            last = min(days - 1, int((end - start) // DAY))
+            for index in range(first, last + 1):  # only the days the incident touches
+                day_start = start + index * DAY
+                per_day[index][0] += 1
+                if status == "down":
+                    per_day[index][1] += max(0.0, min(end, day_start + DAY) - max(started, day_start))
+        out: dict[str, list[dict[str, Any]]] = {}
+        empty = [0] * 5
+        for inst in set(counts) | set(incidents):
+            rows = counts.get(inst)
+            inc = incidents.get(inst)
+            bars = []
+            for index in range(days):
+                day: dict[str, Any] = dict(zip(_COUNTS, rows[index] if rows else empty, strict=True))
+                day["day"] = start + index * DAY
+                day["uptime"] = uptime_ratio(day)
+                day["incidents"] = inc[index][0] if inc else 0
+                day["downtime_s"] = round(inc[index][1]) if inc else 0
+                bars.append(day)
+            out[inst] = bars
+        return out
+
     def latency_series(
         self, instance: str, check: str, window: float, now: float | None = None, points: int = 120
     ) -> list[dict[str, Any]]:
@@ -220,18 +268,54 @@ class Queries:
             where.append("instance = ?")
             args.append(instance)
         out: dict[tuple[str, str], dict[str, Any]] = {}
-        for row in self.db.query(
-            f"""select instance, "check", sum(count) as count, sum(up) as up, sum(degraded) as degraded,
-                       sum(down) as down, sum(maintenance) as maintenance,
-                       sum(latency_sum) as latency_sum, sum(latency_n) as latency_n
+        # plain tuples: building a dict per row through sqlite-utils cost more than the query
+        for inst, check, *sums in self.db.conn.execute(
+            f"""select instance, "check", sum(count), sum(up), sum(degraded), sum(down), sum(maintenance),
+                       sum(latency_sum), sum(latency_n)
                 from {table} where {" and ".join(where)}
                 group by instance, "check"
             """,
             args,
         ):
+            row = dict(zip(_SUMS, sums, strict=True))
             row["uptime"] = uptime_ratio(row)
             row["latency_avg"] = row["latency_sum"] / row["latency_n"] if row["latency_n"] else None
-            out[(row.pop("instance"), row.pop("check"))] = row
+            out[(inst, check)] = row
+        return out
+
+    def uptime_windows(
+        self, windows: dict[str, float], now: float | None = None, instance: str | None = None
+    ) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
+        """`uptime_by_check` for several windows at once: one scan of the hourly rollups for the
+        windows up to 35 days and one of the daily rollups for the longer ones."""
+        now = time.time() if now is None else now
+        out: dict[str, dict[tuple[str, str], dict[str, Any]]] = {name: {} for name in windows}
+        for daily in (False, True):
+            names = [n for n, w in windows.items() if (w > 35 * DAY) == daily]
+            if not names:
+                continue
+            size = DAY if daily else HOUR
+            starts = [(now - windows[n]) // size * size for n in names]
+            table = "rollups_daily" if daily else "rollups_hourly"
+            columns = ", ".join(
+                f"sum(case when bucket >= {start:.0f} then {col} else 0 end)"
+                for start in starts
+                for col in ("count", "up", "degraded", "down", "maintenance", "latency_sum", "latency_n")
+            )
+            where, args = ["bucket >= ?"], [min(starts)]  # type: list[str], list[Any]
+            if instance:
+                where.append("instance = ?")
+                args.append(instance)
+            for inst, check, *sums in self.db.conn.execute(
+                f'select instance, "check", {columns} from {table} where {" and ".join(where)} '
+                'group by instance, "check"',
+                args,
+            ):
+                for i, name in enumerate(names):
+                    row = dict(zip(_SUMS, sums[i * 7 : i * 7 + 7], strict=True))
+                    row["uptime"] = uptime_ratio(row)
+                    row["latency_avg"] = row["latency_sum"] / row["latency_n"] if row["latency_n"] else None
+                    out[name][(inst, check)] = row
         return out
 
     def latency_buckets(
@@ -243,16 +327,16 @@ class Queries:
         if instance:
             where.append("instance = ?")
             args.append(instance)
-        return list(
-            self.db.query(
-                f"""select instance, "check", cast((bucket - ?) / ? as integer) as i, min(bucket) as t,
-                           sum(latency_sum) / sum(latency_n) as avg, min(latency_min) as min,
-                           max(latency_max) as max
-                    from {table} where {" and ".join(where)}
-                    group by instance, "check", i order by instance, "check", i""",
-                [start, float(step), *args],
-            )
+        rows = self.db.conn.execute(
+            f"""select instance, "check", cast((bucket - ?) / ? as integer) as i, min(bucket) as t,
+                       sum(latency_sum) / sum(latency_n) as avg, min(latency_min) as min,
+                       max(latency_max) as max
+                from {table} where {" and ".join(where)}
+                group by instance, "check", i order by instance, "check", i""",
+            [start, float(step), *args],
         )
+        keys = ("instance", "check", "i", "t", "avg", "min", "max")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def results_window(
         self, instance: str, check: str | None, start: float, end: float, limit: int = 1000
