@@ -254,6 +254,7 @@ class Instance(_Model):
 class Storage(_Model):
     path: str = "data/monitor.db"
     raw_retention: Duration = 14 * 86400.0
+    success_retention: Duration | None = None  # raw results of up runs; default: raw_retention
     rollup_retention: Duration = 400 * 86400.0
     prune_interval: Duration = 3600.0
 

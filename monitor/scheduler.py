@@ -299,7 +299,9 @@ class Monitor:
         storage = self.settings.storage
         try:
             deleted = self.store.prune(
-                raw_retention=storage.raw_retention, rollup_retention=storage.rollup_retention
+                raw_retention=storage.raw_retention,
+                rollup_retention=storage.rollup_retention,
+                success_retention=storage.success_retention,
             )
             if any(deleted.values()):
                 log.info("pruned %s", ", ".join(f"{n} {t}" for t, n in deleted.items() if n))

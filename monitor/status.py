@@ -7,6 +7,7 @@ raw rows are read only for one instance's detail (latest flow, latest failures).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,13 @@ class Source:
         if self.monitor is not None and (result := self.monitor.latest.get((instance, check))):
             return result.to_dict()
         rows = self.store.recent_results(instance, check, limit=1)
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        if not rows[0]["steps"]:  # an up run's steps are kept with the check's state only
+            state = self.store.states().get((instance, check))
+            if state is not None and state.steps and state.last_at == rows[0]["started_at"]:
+                rows[0]["steps"] = json.loads(state.steps)
+        return rows[0]
 
 
 def refresh_seconds(settings: Settings) -> int:

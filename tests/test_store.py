@@ -145,3 +145,29 @@ def test_unopenable_path_is_a_one_line_error(tmp_path):
         Store(tmp_path / "file" / "m.db")
     assert "cannot open the database" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_up_runs_keep_their_steps_only_as_the_latest(store):
+    store.record(res("up", T0))
+    store.record(res("down", T0 + 60, kind="connect", message="refused"))
+    store.record(res("up", T0 + 120))
+    store.flush()
+    rows = {r["started_at"]: r["steps"] for r in store.recent_results("home")}
+    assert rows[T0] == [] and rows[T0 + 120] == []  # up: no steps in the raw row
+    assert rows[T0 + 60][0]["path"] == "/up"  # a failure keeps its steps
+    state = store.states()[("home", "live")]
+    assert '"path": "/up"' in state.steps and state.last_at == T0 + 120
+    reader = Store(store.path, read_only=True)
+    assert reader.states()[("home", "live")].steps == state.steps
+    reader.db.conn.close()
+
+
+def test_success_retention_keeps_failures_longer(store):
+    store.record(res("up", T0 - 5 * DAY))
+    store.record(res("down", T0 - 5 * DAY + 60, kind="timeout"))
+    store.record(res("up", T0 - DAY))
+    store.flush()
+    store.prune(raw_retention=14 * DAY, rollup_retention=400 * DAY, success_retention=2 * DAY, now=T0)
+    kept = [(r["status"], r["started_at"]) for r in store.recent_results("home")]
+    assert kept == [("up", T0 - DAY), ("down", T0 - 5 * DAY + 60)]
+    assert store.uptime("home", "live", 30 * DAY, now=T0)["count"] == 3  # the rollups still count them

@@ -59,9 +59,19 @@ class Store(queries.Queries):
         return self.writer.flush()
 
     def prune(
-        self, *, raw_retention: float, rollup_retention: float, now: float | None = None
+        self,
+        *,
+        raw_retention: float,
+        rollup_retention: float,
+        success_retention: float | None = None,
+        now: float | None = None,
     ) -> dict[str, int]:
-        return self.writer.prune(raw_retention=raw_retention, rollup_retention=rollup_retention, now=now)
+        return self.writer.prune(
+            raw_retention=raw_retention,
+            rollup_retention=rollup_retention,
+            success_retention=success_retention,
+            now=now,
+        )
 
     def states(self) -> dict[tuple[str, str], CheckState]:
         """Each check's current state: the writer's, or for a read-only store, what is committed."""

@@ -39,6 +39,7 @@ class CheckState:
     latency_ms: float | None
     consecutive: int
     version: str | None = None
+    steps: str | None = None  # JSON: the steps of the latest run
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +90,8 @@ _UPSERT_ROLLUP = """insert into {table} (instance, "check", bucket, count, up, d
         latency_max = max(coalesce(latency_max, excluded.latency_max),
                           coalesce(excluded.latency_max, latency_max))"""
 _SAVE_STATE = """insert or replace into check_state
-    (instance, "check", status, kind, message, since, last_at, latency_ms, consecutive, version)
-    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    (instance, "check", status, kind, message, since, last_at, latency_ms, consecutive, version, steps)
+    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 @dataclass(slots=True)
@@ -138,6 +139,7 @@ class HistoryWriter:
             since, consecutive = at, 1
         else:
             since, consecutive = old.since, old.consecutive + 1
+        steps = _steps_json(result.steps)
         state = CheckState(
             result.instance,
             result.check,
@@ -149,6 +151,7 @@ class HistoryWriter:
             result.latency_ms,
             consecutive,
             result.version or (old.version if old else None),
+            steps,
         )
         self.states[key] = state
         row = (
@@ -161,7 +164,7 @@ class HistoryWriter:
             result.latency_ms,
             result.http_status,
             result.path,
-            _steps_json(result.steps),
+            None if status == "up" else steps,  # an up run's steps are kept only as the latest
             result.skew_s,
             result.cert_days,
             result.token_days,
@@ -261,6 +264,7 @@ class HistoryWriter:
                     s.latency_ms,
                     s.consecutive,
                     s.version,
+                    s.steps,
                 )
                 for s in states.values()
             ],
@@ -287,14 +291,36 @@ class HistoryWriter:
             )
 
     def prune(
-        self, *, raw_retention: float, rollup_retention: float, now: float | None = None
+        self,
+        *,
+        raw_retention: float,
+        rollup_retention: float,
+        success_retention: float | None = None,
+        now: float | None = None,
     ) -> dict[str, int]:
-        """Delete raw results and rollups past their retention; returns rows deleted per table."""
+        """Delete raw results and rollups past their retention; returns rows deleted per table.
+
+        Raw results of `up` runs may be kept for less time (`success_retention`) than failures:
+        the rollups already hold their counts and latency, the failures hold the messages."""
         now = time.time() if now is None else now
-        deleted = {}
+        deleted = {"results": 0}
+        up_keep = raw_retention if success_retention is None else min(success_retention, raw_retention)
+        checks = list(self.db.conn.execute('select distinct instance, "check" from rollups_daily'))
         with self.db.conn:
+            for instance, check in checks:  # through the (instance, check, started_at) index
+                cur = self.db.conn.execute(
+                    'delete from results where instance = ? and "check" = ? and started_at < ?',
+                    (instance, check, now - raw_retention),
+                )
+                deleted["results"] += cur.rowcount
+                if up_keep < raw_retention:
+                    cur = self.db.conn.execute(
+                        'delete from results where instance = ? and "check" = ? and started_at < ? '
+                        "and status = 'up'",
+                        (instance, check, now - up_keep),
+                    )
+                    deleted["results"] += cur.rowcount
             for table, column, keep in (
-                ("results", "started_at", raw_retention),
                 ("rollups_hourly", "bucket", max(raw_retention, 35 * DAY)),
                 ("rollups_daily", "bucket", rollup_retention),
                 ("incidents", "started_at", rollup_retention),
