@@ -707,6 +707,18 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
             storage["path"] = env["MONITOR_DB"]
 
 
+def _parse_yaml(text: str) -> Any:
+    """libyaml when present (4x faster, less memory: it matters at thousands of instances); on an
+    error, the pure-Python parser again, so the message is the same wherever the file is read."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.load(text, Loader=fast)  # noqa: S506 - CSafeLoader is the safe loader
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
+
+
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate a YAML configuration file."""
     try:
@@ -720,7 +732,7 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = _parse_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
