@@ -493,7 +493,7 @@ class Settings(_Model):
     alerts: Alerts = Alerts()
     notifiers: list[Notifier] = []
     maintenance: list[MaintenanceWindow] = []
-    max_concurrency: int = Field(50, ge=1, le=10_000)
+    max_concurrency: int = Field(200, ge=1, le=10_000)  # checks wait on the network, not the CPU
     throttle_api: int = Field(60, ge=0)  # 2FAuth's THROTTLE_API, per client IP and minute
     throttle_share: float = Field(0.5, gt=0, le=1)  # warn above this share of throttle_api
 
