@@ -95,9 +95,3 @@ class PageCache:
             count_value=self.builds,
             sum_value=self.build_seconds,
         )
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)

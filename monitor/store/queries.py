@@ -45,16 +45,6 @@ class Queries:
             row["steps"] = json.loads(row["steps"] or "[]")
         return rows
 
-    def results_between(self, instance: str, check: str, start: float, end: float) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(
-                """select started_at, status, kind, latency_ms, http_status, maintenance from results
-                   where instance = ? and "check" = ? and started_at >= ? and started_at < ?
-                   order by started_at""",
-                [instance, check, start, end],
-            )
-        )
-
     def failures(self, instance: str, limit: int = 20) -> list[dict[str, Any]]:
         rows = list(
             self.db.query(
@@ -221,73 +211,14 @@ class Queries:
             out[inst] = bars
         return out
 
-    def latency_series(
-        self, instance: str, check: str, window: float, now: float | None = None, points: int = 120
-    ) -> list[dict[str, Any]]:
-        """Average, min and max latency in up to `points` buckets over the window."""
-        now = time.time() if now is None else now
-        start = now - window
-        if window <= 2 * DAY:
-            rows = self.results_between(instance, check, start, now)
-            size = max(window / points, 1.0)
-            buckets: dict[int, list[float]] = {}
-            for row in rows:
-                if row["latency_ms"] is not None:
-                    buckets.setdefault(int((row["started_at"] - start) // size), []).append(row["latency_ms"])
-            return [
-                {"t": start + (i + 0.5) * size, "avg": sum(v) / len(v), "min": min(v), "max": max(v)}
-                for i, v in sorted(buckets.items())
-            ]
-        daily = window > 35 * DAY
-        return [
-            {
-                "t": row["bucket"] + (DAY if daily else HOUR) / 2,
-                "avg": row["latency_sum"] / row["latency_n"],
-                "min": row["latency_min"],
-                "max": row["latency_max"],
-            }
-            for row in self.rollups(instance, check, start, daily=daily)
-            if row["latency_n"]
-        ]
-
-    def check_states(self) -> list[dict[str, Any]]:
-        return list(self.db.query('select * from check_state order by instance, "check"'))
-
     # --- status page: grouped reads over every instance, aggregated in SQL from rollups ----------
-
-    def uptime_by_check(
-        self, window: float, now: float | None = None, instance: str | None = None
-    ) -> dict[tuple[str, str], dict[str, Any]]:
-        """`uptime` for every (instance, check) at once (or one instance's checks), same buckets."""
-        now = time.time() if now is None else now
-        daily = window > 35 * DAY
-        size = DAY if daily else HOUR
-        table = "rollups_daily" if daily else "rollups_hourly"
-        where, args = ["bucket >= ?"], [(now - window) // size * size]  # type: list[str], list[Any]
-        if instance:
-            where.append("instance = ?")
-            args.append(instance)
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        # plain tuples: building a dict per row through sqlite-utils cost more than the query
-        for inst, check, *sums in self.db.conn.execute(
-            f"""select instance, "check", sum(count), sum(up), sum(degraded), sum(down), sum(maintenance),
-                       sum(latency_sum), sum(latency_n)
-                from {table} where {" and ".join(where)}
-                group by instance, "check"
-            """,
-            args,
-        ):
-            row = dict(zip(_SUMS, sums, strict=True))
-            row["uptime"] = uptime_ratio(row)
-            row["latency_avg"] = row["latency_sum"] / row["latency_n"] if row["latency_n"] else None
-            out[(inst, check)] = row
-        return out
 
     def uptime_windows(
         self, windows: dict[str, float], now: float | None = None, instance: str | None = None
     ) -> dict[str, dict[tuple[str, str], dict[str, Any]]]:
-        """`uptime_by_check` for several windows at once: one scan of the hourly rollups for the
-        windows up to 35 days and one of the daily rollups for the longer ones."""
+        """Counts and uptime per (instance, check) for several windows at once (one instance's, or
+        every instance's): one scan of the hourly rollups for the windows up to 35 days and one of
+        the daily rollups for the longer ones."""
         now = time.time() if now is None else now
         out: dict[str, dict[tuple[str, str], dict[str, Any]]] = {name: {} for name in windows}
         for daily in (False, True):
