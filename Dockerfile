@@ -47,17 +47,19 @@ WORKDIR /app
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --only-binary=:all: --requirement requirements.lock
 
-# The project stays in /app and is installed in editable mode. templates/ sits beside monitor/
-# at the top of the project and the app finds it there (monitor/../templates); a regular install
-# would copy monitor/ into site-packages and leave templates/ behind. The editable install still
-# gives the `2fauth-monitor` command and the package metadata. `pip check` fails the build when
-# requirements.lock misses a dependency that pyproject.toml declares.
-COPY pyproject.toml ./
+# The monitor itself is built into a wheel and installed like any package: templates/ (at the top
+# of the project) ships inside the wheel, so nothing of the source tree is needed at run time and
+# /build is removed. `pip check` fails the build when requirements.lock misses a dependency that
+# pyproject.toml declares.
+WORKDIR /build
+COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 COPY templates ./templates
-RUN pip install --no-cache-dir --no-deps --editable . \
- && pip check
+RUN pip install --no-cache-dir --no-deps . \
+ && pip check \
+ && rm -rf /build
 
+WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8080/tcp

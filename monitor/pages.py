@@ -22,8 +22,10 @@ from monitor.config import ConfigError, Settings
 from monitor.status import CHART_STEPS, WINDOWS, Source, page_context
 from monitor.wording import CHECK_TEXT
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-STATIC = Path(__file__).resolve().parent / "static"
+_PACKAGE = Path(__file__).resolve().parent
+# Inside a wheel the templates ship in the package; in a checkout they sit beside it.
+TEMPLATES = _PACKAGE / "templates" if (_PACKAGE / "templates").is_dir() else _PACKAGE.parent / "templates"
+STATIC = _PACKAGE / "static"
 NONE = charts.NONE
 LOGO_TYPES = {
     ".svg": "image/svg+xml",

@@ -7,9 +7,10 @@ the ConfigMap's configuration and the Secret example's keys. What is rewritten, 
 container's names cannot exist here: the 2FAuth service URL (-> the simulator on loopback), the
 listen address (-> a free loopback port), /data, /run/secrets and /etc/2fauth-monitor (-> folders
 of the test) and the secrets' values (-> the simulator's). The image's Python is a fresh virtual
-environment that sees the dependencies installed for the tests, the assembled /app and the console
-scripts of pyproject.toml, as `pip install --editable /app` leaves them, and nothing else of this
-checkout: a file the image lacks is missing here too.
+environment that sees the dependencies installed for the tests and the monitor's wheel, built from
+the files the Dockerfile copies and installed as its RUN line does (the copied sources are then
+removed, as the image removes them), and nothing else of this checkout: a file the image lacks is
+missing here too.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import sysconfig
 import time
-import tomllib
 import venv
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class Image:
         ignore = (ROOT / ".dockerignore").read_text().splitlines()
         context = exclude_paths(str(ROOT), [p.strip() for p in ignore if p.strip() and not p.startswith("#")])
         workdir = "/"
+        self.built: list[Path] = []  # the folders whose sources a RUN line built into a wheel
         for item in parser.structure:
             if item["instruction"] == "WORKDIR":
                 workdir = posixpath.join(workdir, item["value"])
@@ -65,29 +67,52 @@ class Image:
                 for source in sources:
                     target = where / posixpath.join(workdir, dest).lstrip("/")
                     self._copy(context, source, target, into_dir)
+            elif item["instruction"] == "RUN" and re.search(
+                r"pip install .*--no-deps \.(\s|$)", item["value"]
+            ):
+                self.built.append(where / workdir.lstrip("/"))
+                removed = re.search(r"rm -rf (\S+)", item["value"])
+                assert removed and removed.group(1) == workdir, f"the build folder is not removed: {item}"
             elif item["instruction"] == "HEALTHCHECK":
                 self.healthcheck = json.loads(item["value"].split(" CMD ", 1)[1])
             elif item["instruction"] == "ENTRYPOINT":
                 raise AssertionError("an ENTRYPOINT is not modelled here: teach Image about it")
+        assert len(self.built) == 1, "the Dockerfile should build and install the monitor once"
         self.workdir = where / workdir.lstrip("/")
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self._install(where.parent / "python")
 
     def _install(self, prefix: Path) -> None:
-        """What the image's pip installs did: the dependencies, /app importable, its commands."""
+        """What the image's pip installs did: the dependencies, then the monitor's wheel."""
         venv.create(prefix, with_pip=False, symlinks=True)
         (site,) = prefix.glob("lib/python*/site-packages")
         # A path in a .pth file is added to sys.path, but the .pth files inside it are not run:
         # the tests' own editable install of this checkout stays out.
         (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        (site / "app.pth").write_text(f"{self.workdir}\n")
-        scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-        for name, target in scripts.items():
-            module, _, func = target.partition(":")
-            script = self.bin / name
-            script.write_text(
-                f"#!{self.bin / 'python'}\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
-            )
-            script.chmod(0o755)
+        (source,) = self.built
+        wheels = prefix.parent / "wheels"
+        pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+        subprocess.run(
+            [*pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(source)],
+            check=True,
+            capture_output=True,
+        )
+        (wheel,) = wheels.glob("*.whl")
+        subprocess.run(
+            [
+                *pip,
+                "--python",
+                str(prefix / "bin" / "python"),
+                "install",
+                "--no-deps",
+                "--no-index",
+                str(wheel),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        shutil.rmtree(source)  # `rm -rf /build`: the image runs from the wheel alone
+        self.site = site
 
     @staticmethod
     def _copy(context: set[str], source: str, target: Path, into_dir: bool) -> None:
@@ -252,7 +277,7 @@ def _assert_runs_like_the_container(
     """Start the image's CMD; the probes answer 200, the first results are up, SIGTERM is clean."""
     checks = {"live", "ready", "totp"}
     where = box.run(["python", "-c", "import monitor; print(monitor.__file__)"]).stdout.strip()
-    assert where == str(image.workdir / "monitor" / "__init__.py"), f"not the image's code: {where}"
+    assert where == str(image.site / "monitor" / "__init__.py"), f"not the image's wheel: {where}"
     before = image.files()
     box.start(image.cmd)
     try:
