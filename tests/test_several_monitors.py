@@ -10,6 +10,7 @@ webhook, once both locations see the outage.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -24,6 +25,7 @@ import yaml
 from monitor import simulator
 from tests.conftest import free_port, instance_config, wait_for
 from tests.receiver import Receiver
+from tests.test_grafana_dashboard import committed, concrete, queries
 from tests.test_prometheus_rules import RULES
 
 pytestmark = pytest.mark.slow
@@ -235,3 +237,13 @@ def test_down_from_two_locations_fires_and_one_failing_path_does_not(stack: dict
     (sent,) = wait_for(posted, timeout=20, message="Alertmanager's webhook delivery")
     assert sent["labels"]["instance"] == "home"
     assert sent["annotations"]["summary"] == "2FAuth home is down from 2 locations"
+
+    # The Grafana dashboard's queries run on this Prometheus; those whose metrics these monitors
+    # have (no TLS and no TOTP flow here: no expiry, no clock skew) return data for both locations.
+    without_data = ("expiry", "clock_skew")
+    for expr in queries(committed()):
+        rows = query(prom, concrete(expr))
+        if not any(name in expr for name in without_data):
+            assert rows, f"no data for the dashboard's {expr}"
+        if re.search(r"by \([^)]*location|without \(", expr):  # the series keep their location
+            assert {r["metric"].get("location") for r in rows} == {"home", "vps"}, expr
