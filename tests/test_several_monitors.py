@@ -91,7 +91,7 @@ def stack(tmp_path: Path, start_monitor) -> Iterator[dict[str, Any]]:
             raw: dict[str, Any] = {
                 "instances": [
                     instance_config(
-                        sim.url_for(f"path-{location}"), "home", token=False, interval="1s", timeout="1s"
+                        sim.url_for(f"path-{location}"), "home", token=False, interval="2s", timeout="2s"
                     )
                 ],
                 "storage": {"path": str(tmp_path / f"{location}.db")},
