@@ -496,6 +496,16 @@ class Settings(_Model):
     max_concurrency: int = Field(200, ge=1, le=10_000)  # checks wait on the network, not the CPU
     throttle_api: int = Field(60, ge=0)  # 2FAuth's THROTTLE_API, per client IP and minute
     throttle_share: float = Field(0.5, gt=0, le=1)  # warn above this share of throttle_api
+    # where this monitor runs (home, vps-paris): a `location` label on every metric, so that one
+    # Prometheus can tell several monitors of the same instances apart
+    location: str | None = None
+
+    @field_validator("location")
+    @classmethod
+    def _location_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", value):
+            raise ValueError("must be 1 to 63 letters, digits, '.', '_' or '-', such as home or vps-paris")
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -705,6 +715,8 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
         storage = data.setdefault("storage", {}) if isinstance(data.get("storage", {}), dict) else None
         if storage is not None:
             storage["path"] = env["MONITOR_DB"]
+    if env.get("MONITOR_LOCATION"):
+        data["location"] = env["MONITOR_LOCATION"]
 
 
 def _parse_yaml(text: str) -> Any:
@@ -766,6 +778,7 @@ ENV_VARIABLES = {
     "MONITOR_LISTEN": "host:port of the status page (also overrides web.listen in a file)",
     "MONITOR_TITLE": "status page title",
     "MONITOR_CONFIG": "path of a configuration file, instead of --config",
+    "MONITOR_LOCATION": "where this monitor runs: the location label on its metrics (also overrides location)",
 }
 
 
@@ -802,7 +815,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
     raw: dict[str, Any] = {"instances": [inst]}
     if env.get("MONITOR_TITLE"):
         raw["web"] = {"title": env["MONITOR_TITLE"]}
-    return from_mapping(raw, env={k: v for k, v in env.items() if k in ("MONITOR_LISTEN", "MONITOR_DB")})
+    return from_mapping(
+        raw, env={k: v for k, v in env.items() if k in ("MONITOR_LISTEN", "MONITOR_DB", "MONITOR_LOCATION")}
+    )
 
 
 def load_any(path: str | None, env: Mapping[str, str] | None = None) -> Settings:

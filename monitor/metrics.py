@@ -180,20 +180,41 @@ class _Extra(Collector):
             yield from collector.collect()
 
 
+class _Located(Collector):
+    """The samples of `inner`, each with the monitor's `location` label when one is configured
+    (read at each scrape, so a reload that sets or changes it applies at once)."""
+
+    def __init__(self, inner: CollectorRegistry, monitor: Monitor) -> None:
+        self.inner = inner
+        self._monitor = weakref.ref(monitor)
+
+    def collect(self) -> Iterator[Metric]:
+        monitor = self._monitor()
+        location = monitor.settings.location if monitor is not None else None
+        for metric in self.inner.collect():
+            if location is not None:
+                metric.samples = [
+                    s._replace(labels={**s.labels, "location": location}) for s in metric.samples
+                ]
+            yield metric
+
+
 class MonitorMetrics:
     """One registry per monitor: its collector, the extra collectors and the latency histogram."""
 
     def __init__(self, monitor: Monitor) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(MonitorCollector(monitor))
-        self.registry.register(_Extra())
+        inner = CollectorRegistry(auto_describe=False)
+        inner.register(MonitorCollector(monitor))
+        inner.register(_Extra())
         self.latency = Histogram(
             "twofauth_check_latency_seconds",
             "How long each check took, from its results",
             ["instance", "check"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=inner,
         )
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Located(inner, monitor))
         self._monitor = weakref.ref(monitor)
         self._observed: set[tuple[str, str]] = set()
         monitor.listeners.append(self.observe)

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from monitor import badges, feed, metrics, pages, status
+from monitor import badges, feed, metrics, openapi, pages, status
 from monitor.pagecache import PageCache
 from monitor.webguard import BasicAuthGate, RequestLimits, SecurityHeaders
 
@@ -91,6 +91,9 @@ def create_app(monitor: Monitor) -> Starlette:
             raise HTTPException(400, f"check must be one of the instance's checks, not '{check[:20]}'")
         body = status.history(source(), name, check, window(request))
         return JSONResponse(body, headers=NO_CACHE)
+
+    async def api_contract(request: Request) -> JSONResponse:
+        return JSONResponse(openapi.document(), headers=NO_CACHE)
 
     async def badge(request: Request) -> Response:
         name, kind, fmt = request.path_params["name"], request.path_params["kind"], request.path_params["fmt"]
@@ -186,6 +189,7 @@ def create_app(monitor: Monitor) -> Starlette:
             Route("/instances/{name}", instance, methods=["GET", "HEAD"]),
             Route("/api/v1/status", api_status, methods=["GET", "HEAD"]),
             Route("/api/v1/instances/{name}/history", api_history, methods=["GET", "HEAD"]),
+            Route(openapi.PATH, api_contract, methods=["GET", "HEAD"]),
             Route("/badge/{name}/{kind}.{fmt}", badge, methods=["GET", "HEAD"]),
             Route("/feed.atom", feed_atom, methods=["GET", "HEAD"]),
             Route("/metrics", metrics_route, methods=["GET", "HEAD"]),
