@@ -288,6 +288,21 @@ class Web(_Model):
     basic_auth: BasicAuth | None = None
     default_window: Literal["24h", "7d", "30d", "90d", "365d"] = "30d"  # uptime window shown first
     notice: str = ""  # one line shown above the status, such as planned work or "demo data"
+    trusted_proxies: list[str] = []  # peers whose X-Forwarded-For is believed; empty: nobody's
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for i, entry in enumerate(value):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"entry {i + 1} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/8"
+                ) from None
+        return [entry.strip() for entry in value]
 
     @field_validator("listen")
     @classmethod
