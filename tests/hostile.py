@@ -327,3 +327,30 @@ class HostileTwoFAuth(HostileServer):
 
     async def attack_algorithm(self, writer, path):
         await self._api(writer, {"digits": 6, "algorithm": "whirlpool", "period": 30})
+
+    # --- as a notifier's receiver (webhook and Apprise json:// post here) ---
+
+    async def attack_hook_bomb(self, writer, path):
+        await self.answer(writer, "500 Internal Server Error", {"Content-Encoding": "gzip"}, self.bomb(1))
+
+    async def attack_hook_twice(self, writer, path):
+        await self.answer(
+            writer, "500 Internal Server Error", {"Content-Encoding": "gzip, gzip"}, self.bomb(2)
+        )
+
+    async def attack_hook_huge(self, writer, path):
+        size = 300 * MiB
+        head = f"HTTP/1.1 500 Internal Server Error\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        await self._send(writer, head.encode())
+        chunk = b"e" * 65536
+        deadline = time.monotonic() + 30
+        for _ in range(size // len(chunk)):
+            if time.monotonic() > deadline:
+                break
+            await self._send(writer, chunk)
+
+    async def attack_hook_drip(self, writer, path):
+        await self._send(writer, b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):  # 50 s at most, far past any notifier timeout
+            await self._send(writer, b".")
+            await asyncio.sleep(0.5)
