@@ -139,9 +139,8 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
     from monitor.scheduler import Monitor
     from monitor.store import Store, StoreError
 
-    open_files = (
-        webconn.raise_open_file_limit()
-    )  # visitors' connections must never take the checks' descriptors
+    # visitors' connections must never take the descriptors the checks need
+    open_files = webconn.raise_open_file_limit()
 
     try:
         # a short busy timeout: the store is written from the event loop, which must not stall
