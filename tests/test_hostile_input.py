@@ -205,3 +205,58 @@ def test_a_version_must_look_like_a_version(twofauth):
 
     assert sanitize.version("5.4.3") == "5.4.3" and sanitize.version("v8.0.1-beta.2") == "8.0.1-beta.2"
     assert sanitize.version("5." + "9" * 49_000) is None
+
+
+def test_the_running_monitor_stores_serves_and_alerts_only_bounded_clean_text(
+    twofauth, sim, write_config, start_monitor, tmp_path
+):
+    """Controls and 11,500 components from a target, through the scheduler, the store, the page,
+    the history API and a webhook alert: nothing carries a control character or unbounded text."""
+    from .receiver import Receiver
+
+    receiver = Receiver()
+    try:
+        insts = []
+        for attack in ("controls", "components"):
+            inst = instance_config(
+                f"{twofauth.url}/{attack}",
+                name=attack,
+                token=False,
+                interval="1s",
+                timeout="1s",
+                checks={"live": {"path": "/up"}},
+            )
+            inst["checks"]["ready"] = {"enabled": False}
+            insts.append(inst)
+        good = instance_config(sim.url, name="good", token=False, interval="1s", timeout="1s")
+        good["checks"] = {"ready": {"enabled": False}}
+        path = write_config(
+            {
+                "instances": [*insts, good],
+                "notifiers": [{"name": "hook", "type": "webhook", "url": receiver.url + "/hook"}],
+                "alerts": {"failure_threshold": 1},
+            }
+        )
+        mon = start_monitor(path)
+        db = tmp_path / "monitor.db"
+        wait_for(
+            lambda: len(receiver.requests) >= 2, timeout=20, message="an alert for each hostile instance"
+        )
+        seen = watch(mon, db, seconds=6)
+        assert_rest_keeps_working(seen, seconds=6)
+        unsafe = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+        for name in ("controls", "components"):
+            stored = rows(db, name)
+            assert stored and all(
+                not unsafe.search(r["message"]) and len(r["message"]) <= 1000 for r in stored
+            )
+            history = httpx.get(f"{mon.url}/api/v1/instances/{name}/history?window=24h", timeout=5)
+            assert len(history.content) < 200_000
+            page = httpx.get(f"{mon.url}/instances/{name}", timeout=5)
+            assert len(page.content) < 500_000 and "\x1b" not in page.text
+        for _, _, body in receiver.requests:
+            alert = json.loads(body)
+            assert not unsafe.search(json.dumps(alert, ensure_ascii=False)), alert
+        assert not any(line.startswith("2026-01-01 00:00:00") for line in mon.output().splitlines())
+    finally:
+        receiver.close()
