@@ -611,13 +611,16 @@ def _read_secret_file(data: dict[str, Any], key: str, target: str, loc: tuple[An
     try:
         value = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        problems.append(f"{_path_str((*loc, key))}: cannot read {path}: {exc.strerror or exc}")
+        # the path is not repeated: a secret pasted into token_file would be echoed with it
+        problems.append(
+            f"{_path_str((*loc, key))}: cannot read the file: {exc.strerror or type(exc).__name__}"
+        )
         return
     except UnicodeDecodeError:
-        problems.append(f"{_path_str((*loc, key))}: {path} is not UTF-8 text")
+        problems.append(f"{_path_str((*loc, key))}: the file is not UTF-8 text")
         return
     if not value:
-        problems.append(f"{_path_str((*loc, key))}: {path} is empty")
+        problems.append(f"{_path_str((*loc, key))}: the file is empty")
         return
     data[target] = value
     del data[key]

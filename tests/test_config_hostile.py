@@ -72,7 +72,7 @@ def test_deep_nesting_is_a_one_line_error(tmp_path):
 
 
 def test_a_value_in_the_wrong_field_is_never_echoed(write_config):
-    inst = instance_config("http://127.0.0.1:9", interval=PASTED)
+    inst = instance_config("http://127.0.0.1:9", interval=PASTED, token=False, token_file=PASTED)
     window = {"time": "02:00", "duration": "1h", "timezone": PASTED}
     cron = {"cron": PASTED, "duration": "1h"}
     proc = run_cli(
@@ -88,6 +88,7 @@ def test_a_value_in_the_wrong_field_is_never_echoed(write_config):
     )
     assert any(line.startswith("error: maintenance[0].timezone: unknown time zone") for line in lines)
     assert any(line.startswith("error: maintenance[1].cron: is not a cron expression") for line in lines)
+    assert "error: instances[0].token_file: cannot read the file: No such file or directory" in lines
 
 
 def test_a_refused_reload_never_echoes_the_value(write_config, start_monitor):
