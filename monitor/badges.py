@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from monitor import charts
+from monitor.sanitize import xml_safe
 from monitor.status import Source, instance_summary, parse_window
 
 KINDS = ("status", "uptime", "latency")
@@ -113,7 +114,7 @@ def render_svg(data: dict[str, Any]) -> str:
 
     label_w = round(_width(data["label"]) + 10)
     message_w = round(_width(data["message"]) + 10)
-    return ENV.get_template("badge.svg").render(
+    svg = ENV.get_template("badge.svg").render(
         label=data["label"],
         message=data["message"],
         colour=COLOURS[data["color"]],
@@ -121,6 +122,7 @@ def render_svg(data: dict[str, Any]) -> str:
         message_w=message_w,
         width=label_w + message_w,
     )
+    return xml_safe(svg)  # a label from the query string or the database may hold NUL or ESC
 
 
 def not_found(instance: str) -> dict[str, Any]:

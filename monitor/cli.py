@@ -17,6 +17,7 @@ from monitor import config as configuration
 from monitor import logs
 from monitor.config import ConfigError, Settings
 from monitor.models import Status
+from monitor.sanitize import clean
 from monitor.secrets import redact
 
 log = logging.getLogger("monitor")
@@ -105,11 +106,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         for r in results:
             latency = f"{r.latency_ms:.0f}ms" if r.latency_ms is not None else "-"
             kind = f" [{r.kind}]" if r.kind else ""
-            print(
-                redact(
-                    f"{r.instance}/{r.check}: {r.status}{kind} {latency} {r.path or ''} {r.message}".rstrip()
-                )
-            )
+            line = f"{r.instance}/{r.check}: {r.status}{kind} {latency} {r.path or ''} {r.message}".rstrip()
+            print(clean(redact(line)))
     return EXIT_OK if all(r.status == Status.UP for r in results) else EXIT_FAILING
 
 
@@ -137,8 +135,12 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
     """Run the scheduler and the web server in one event loop until SIGINT or SIGTERM."""
     import uvicorn
 
+    from monitor import webconn
     from monitor.scheduler import Monitor
     from monitor.store import Store, StoreError
+
+    # visitors' connections must never take the descriptors the checks need
+    open_files = webconn.raise_open_file_limit()
 
     try:
         # a short busy timeout: the store is written from the event loop, which must not stall
@@ -183,6 +185,7 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
                 lifespan="off",
                 timeout_graceful_shutdown=3,
                 server_header=False,
+                **webconn.uvicorn_settings(open_files),
             )
         )
         server_task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -61,7 +61,7 @@ def parse_duration(value: Any) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"'{value}' is not a duration: use a number with s, m, h or d, such as 30s or 5m")
+        raise ValueError("is not a duration: use a number with s, m, h or d, such as 30s or 5m")
     return total
 
 
@@ -288,6 +288,21 @@ class Web(_Model):
     basic_auth: BasicAuth | None = None
     default_window: Literal["24h", "7d", "30d", "90d", "365d"] = "30d"  # uptime window shown first
     notice: str = ""  # one line shown above the status, such as planned work or "demo data"
+    trusted_proxies: list[str] = []  # peers whose X-Forwarded-For is believed; empty: nobody's
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for i, entry in enumerate(value):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"entry {i + 1} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/8"
+                ) from None
+        return [entry.strip() for entry in value]
 
     @field_validator("listen")
     @classmethod
@@ -388,7 +403,9 @@ class Notifier(_Model):
     def _headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
         for name in value:
             if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
-                raise ValueError(f"'{name}' is not a header name (letters, digits and -)")
+                raise ValueError(
+                    "a header name must be 1 to 64 letters, digits and - (the name is not shown)"
+                )
             if name.lower().startswith("x-monitor-"):
                 raise ValueError(f"{name}: the X-Monitor- headers are set by the monitor")
         return value
@@ -449,7 +466,7 @@ class MaintenanceWindow(_Model):
         try:
             ZoneInfo(value)
         except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"unknown time zone '{value}': use a name such as Europe/Paris or UTC") from None
+            raise ValueError("unknown time zone: use a name such as Europe/Paris or UTC") from None
         return value
 
     @field_validator("cron")
@@ -458,7 +475,7 @@ class MaintenanceWindow(_Model):
         from croniter import croniter
 
         if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
-            raise ValueError(f"'{value}' is not a cron expression: use five fields, such as '0 3 * * sun'")
+            raise ValueError("is not a cron expression: use five fields, such as '0 3 * * sun'")
         return value
 
     @model_validator(mode="after")
@@ -534,12 +551,12 @@ class Settings(_Model):
         for loc, targets in rules:
             for j, target in enumerate(targets):
                 if target.name not in names:
-                    problems.append(((*loc, j), f"no notifier named '{target.name}' (configured: {known})"))
+                    problems.append(((*loc, j), f"no notifier has this name (configured: {known})"))
         instances = {i.name for i in self.instances}
         for i, window in enumerate(self.maintenance):
             for j, name in enumerate(window.instances):
                 if name not in instances:
-                    problems.append((("maintenance", i, "instances", j), f"no instance named '{name}'"))
+                    problems.append((("maintenance", i, "instances", j), "no instance has this name"))
         if problems:
             raise ValidationError.from_exception_data(
                 "Settings",
@@ -604,13 +621,16 @@ def _read_secret_file(data: dict[str, Any], key: str, target: str, loc: tuple[An
     try:
         value = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        problems.append(f"{_path_str((*loc, key))}: cannot read {path}: {exc.strerror or exc}")
+        # the path is not repeated: a secret pasted into token_file would be echoed with it
+        problems.append(
+            f"{_path_str((*loc, key))}: cannot read the file: {exc.strerror or type(exc).__name__}"
+        )
         return
     except UnicodeDecodeError:
-        problems.append(f"{_path_str((*loc, key))}: {path} is not UTF-8 text")
+        problems.append(f"{_path_str((*loc, key))}: the file is not UTF-8 text")
         return
     if not value:
-        problems.append(f"{_path_str((*loc, key))}: {path} is empty")
+        problems.append(f"{_path_str((*loc, key))}: the file is empty")
         return
     data[target] = value
     del data[key]
@@ -731,6 +751,43 @@ def _parse_yaml(text: str) -> Any:
     return yaml.safe_load(text)
 
 
+MAX_DEPTH = 32  # levels of nesting; a real configuration uses 6
+MAX_NODES = 2_000_000  # scalars, lists and mappings; 10,000 instances use about 200,000
+
+
+def _check_shape(text: str, where: str) -> None:
+    """Refuse aliases and anchors (a 1 KB file of nested aliases expands to gigabytes), nesting
+    deeper than MAX_DEPTH (the composer recurses) and more than MAX_NODES nodes, before anything is
+    built: the event stream is read in constant memory."""
+    for loader in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader):
+        try:
+            _walk_events(text, where, loader)
+            return
+        except yaml.YAMLError:
+            continue  # libyaml stops at 1,000 levels with a scanner error; the Python parser goes on
+    # neither could read it: the loader reports the syntax error with its position
+
+
+def _walk_events(text: str, where: str, loader: Any) -> None:
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=loader):
+        line = f"{where}:{event.start_mark.line + 1}" if event.start_mark else where
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ConfigError(
+                [f"{line}: YAML anchors and aliases (&name, *name) are not supported; write the values out"]
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError([f"{line}: nested more than {MAX_DEPTH} levels deep"])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise ConfigError([f"{line}: more than {MAX_NODES:,} values; split the file"])
+
+
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate a YAML configuration file."""
     try:
@@ -743,8 +800,11 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
+    _check_shape(text, str(path))
     try:
         raw = _parse_yaml(text)
+    except RecursionError:
+        raise ConfigError([f"{path}: nested too deeply"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -843,6 +903,17 @@ def api_requests_per_minute(inst: Instance) -> float:
     return per_minute
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def warnings(settings: Settings) -> list[str]:
     """Things that work but will likely hurt, one line each."""
     out: list[str] = []
@@ -859,6 +930,11 @@ def warnings(settings: Settings) -> list[str]:
             out.append(
                 f"{_path_str(('instances', settings.instances.index(inst)))}: the TOTP flow is off "
                 f"until {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} set"
+            )
+        if inst.token and parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+            out.append(
+                f"{_path_str(('instances', settings.instances.index(inst), 'url'))}: the token is sent over "
+                "plain http:// to another machine, where anyone on the path can read it; use https://"
             )
         if inst.insecure:
             out.append(

@@ -6,6 +6,7 @@ import time
 import uuid
 
 from monitor.incidents import recent_incidents
+from monitor.sanitize import xml_safe
 from monitor.status import Source
 
 FEED_SIZE = 50
@@ -17,20 +18,24 @@ def entry_id(incident: dict) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"2fauth-monitor:incident:{key}").urn
 
 
-def render_feed(src: Source, *, site_url: str = "", now: float | None = None) -> str:
-    """The newest incidents; `site_url` (ending in /) makes the links absolute."""
+def render_feed(src: Source, *, now: float | None = None) -> str:
+    """The newest incidents; links are absolute under `web.base_url` only (never
+    taken from the request's Host header, which a visitor chooses): relative without it."""
     from monitor.pages import ENV
 
     now = time.time() if now is None else now
-    site = src.settings.web.base_url or site_url
+    site = src.settings.web.base_url or ""
     if site and not site.endswith("/"):
         site += "/"
+    links = site or "./"  # relative links resolve against the feed's own address
     incidents = recent_incidents(src, now, limit=FEED_SIZE)
     for incident in incidents:
         incident["id"] = entry_id(incident)
         incident["updated"] = incident["ended_at"] or incident["started_at"]
     updated = max((i["updated"] for i in incidents), default=now)
     feed_id = uuid.uuid5(uuid.NAMESPACE_URL, f"2fauth-monitor:feed:{site or src.settings.web.title}").urn
-    return ENV.get_template("feed.atom").render(
-        title=src.settings.web.title, site=site, incidents=incidents, updated=updated, feed_id=feed_id
+    return xml_safe(
+        ENV.get_template("feed.atom").render(
+            title=src.settings.web.title, site=links, incidents=incidents, updated=updated, feed_id=feed_id
+        )
     )

@@ -44,6 +44,8 @@ class _OTP(pyotp.OTP):
     """pyotp's generator without the guards that 2FAuth does not have."""
 
     def __init__(self, key: bytes, digits: int, algorithm: Algorithm) -> None:
+        if not 5 <= digits <= 10 or algorithm not in DIGESTS:
+            raise ValueError("digits must be 5 to 10 and the algorithm sha1, sha256, sha512 or md5")
         # Skip pyotp.OTP.__init__: it refuses 5 digits, md5 and short keys, all valid in 2FAuth.
         self.digits = digits
         self.digest = DIGESTS[algorithm]

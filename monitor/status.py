@@ -360,6 +360,10 @@ def history(src: Source, name: str, check: str | None, window: str, now: float |
     rollups = src.store.rollups(name, check, (now - seconds) // size * size, daily=daily)
     raw_from = max(now - seconds, now - src.settings.storage.raw_retention)
     results = src.store.results_window(name, check, raw_from, now + 1, limit=1000)
+    inst = src.settings.instance(name)
+    if inst is not None:
+        for row in results:
+            row["message"] = public_text(inst, row["message"])
     return {
         "instance": name,
         "check": check,

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from monitor import badges, feed, metrics, openapi, pages, status
 from monitor.pagecache import PageCache
-from monitor.webguard import BasicAuthGate, RequestLimits, SecurityHeaders
+from monitor.webguard import BasicAuthGate, ForwardedFor, RequestLimits, SecurityHeaders
 
 if TYPE_CHECKING:
     from monitor.scheduler import Monitor
@@ -121,7 +121,7 @@ def create_app(monitor: Monitor) -> Starlette:
         return Response(svg, status_code=code, media_type="image/svg+xml", headers=BADGE_CACHE)
 
     async def feed_atom(request: Request) -> Response:
-        body = feed.render_feed(source(), site_url=str(request.base_url))
+        body = feed.render_feed(source())  # absolute links only from web.base_url
         return Response(body, media_type="application/atom+xml; charset=utf-8", headers=NO_CACHE)
 
     async def metrics_route(request: Request) -> Response:
@@ -199,6 +199,7 @@ def create_app(monitor: Monitor) -> Starlette:
             Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
         ],
         middleware=[
+            Middleware(ForwardedFor, trusted=lambda: monitor.settings.web.trusted_proxies),
             Middleware(SecurityHeaders),
             Middleware(RequestLimits),
             Middleware(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict
@@ -82,6 +84,59 @@ class RequestLimits:
         await self.app(scope, receive, send)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_HOPS = 20  # X-Forwarded-For entries read, from the right
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def forwarded_client(peer: str, header: str | None, trusted: tuple[str, ...]) -> str:
+    """The client address: the peer, unless the peer is a trusted proxy, in which case X-Forwarded-For
+    is read from the right, each trusted hop vouching for the one before it. Nobody is trusted by
+    default, so a visitor cannot choose the address the login limiter counts."""
+    networks = _networks(trusted)
+    if not networks or not header or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in header.split(",")][-MAX_HOPS:]
+    client = peer
+    while hops and _trusted(client, networks):
+        hop = hops.pop()
+        try:
+            client = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break  # not an address: keep the last one vouched for
+    return client
+
+
+class ForwardedFor:
+    """Sets the request's client address from X-Forwarded-For when `web.trusted_proxies` names the peer."""
+
+    def __init__(self, app: ASGIApp, trusted: Callable[[], list[str]]) -> None:
+        self.app = app
+        self.trusted = trusted  # read per request: a SIGHUP reload may change it
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("client"):
+            trusted = tuple(self.trusted())
+            if trusted:
+                peer, port = scope["client"]
+                client = forwarded_client(peer, Headers(scope=scope).get("x-forwarded-for"), trusted)
+                if client != peer:
+                    scope = {**scope, "client": (client, port)}
+        await self.app(scope, receive, send)
+
+
 class FailureLimiter:
     """Counts failed logins per client address in a sliding window; bounded in memory."""
 
@@ -106,6 +161,18 @@ class FailureLimiter:
 
     def succeed(self, client: str) -> None:
         self.failures.pop(client, None)
+
+
+def _private(send: Send) -> Send:
+    """Every answer behind basic auth is for one user: no cache, shared or local, may keep it."""
+
+    async def send_private(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+            message["headers"] = [*headers, (b"cache-control", b"private, no-store")]
+        await send(message)
+
+    return send_private
 
 
 def credentials_match(header: str | None, auth: BasicAuth) -> bool:
@@ -138,6 +205,7 @@ class BasicAuthGate:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("unknown", 0))[0]
+        send = _private(send)
         wait = self.limiter.blocked_for(client)
         if wait > 0:
             response = PlainTextResponse(

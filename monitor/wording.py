@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from monitor.config import Instance
@@ -46,4 +47,16 @@ def public_text(inst: Instance, text: str | None) -> str:
         return text or ""
     host = urlsplit(inst.url).hostname or ""
     text = text.replace(inst.url, "(instance)")
-    return text.replace(host, "(host)") if host else text
+    if host:
+        text = re.sub(re.escape(host), "(host)", text, flags=re.IGNORECASE)
+    # what else may name the machine: any URL's host, a certificate's names, an IP address
+    text = _URL_HOST.sub(r"\1(host)", text)
+    text = _CERT_NAMES.sub(r"\1'(host)'", text)
+    return _IP.sub("(address)", text)
+
+
+_URL_HOST = re.compile(r"(https?://)[^/\s'\"?#]+", re.IGNORECASE)
+_CERT_NAMES = re.compile(r"(not valid for |match |hostname |host )'[^']*'", re.IGNORECASE)
+_IP = re.compile(
+    r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\[[0-9a-fA-F:.]+\]|\b(?:[0-9a-fA-F]{1,4}:){4,7}[0-9a-fA-F]{1,4}\b"
+)

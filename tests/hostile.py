@@ -65,9 +65,7 @@ class HostileServer:
         method, path, _ = (lines[0].split(" ") + ["", ""])[:3]
         headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
         self.requests.append((f"{method} {path}", headers))
-        handler = getattr(self, "route_" + path.strip("/").split("/")[-1].replace("-", "_"), None)
-        if handler is None:
-            handler = self.route_not_found
+        handler = self.dispatch(path)
         try:
             await handler(writer, path)
         except (ConnectionError, OSError):
@@ -75,6 +73,12 @@ class HostileServer:
         finally:
             if not writer.is_closing():
                 writer.close()
+
+    def dispatch(self, path: str):
+        """The route for a path: route_<last segment>, else 404."""
+        return getattr(
+            self, "route_" + path.strip("/").split("/")[-1].replace("-", "_"), self.route_not_found
+        )
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
@@ -196,3 +200,157 @@ class StallingTLSServer:
         for conn in self.conns:
             conn.close()
         self.sock.close()
+
+
+def _gzip_zeros(size: int, layers: int) -> bytes:
+    """`size` zero bytes gzipped `layers` times, built in 1 MiB steps (never `size` in memory)."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zero = bytes(MiB)
+    data = b"".join(packer.compress(zero) for _ in range(size // MiB)) + packer.flush()
+    for _ in range(layers - 1):
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        data = packer.compress(data) + packer.flush()
+    return data
+
+
+class HostileTwoFAuth(HostileServer):
+    """A hostile 2FAuth: the first path segment picks the attack, so one server serves every instance
+    (`url` + "/<attack>" is an instance's base URL). Its API answers look like 2FAuth's, with one lie."""
+
+    BOMB = 256 * MiB
+
+    def __init__(self, canary_secret: str = "") -> None:
+        super().__init__()
+        self.canary_secret = canary_secret
+        self._bombs: dict[int, bytes] = {}
+
+    def bomb(self, layers: int) -> bytes:
+        if layers not in self._bombs:
+            self._bombs[layers] = _gzip_zeros(self.BOMB, layers)
+        return self._bombs[layers]
+
+    def dispatch(self, path: str):
+        attack, _, rest = path.lstrip("/").partition("/")
+        self.attack, self.rest = attack, "/" + rest
+        return getattr(self, "attack_" + attack.replace("-", "_"), self.route_not_found)
+
+    async def answer(self, writer, status: str, headers: dict[str, str], body: bytes) -> None:
+        head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        await self._send(writer, head.encode("latin-1") + body)
+
+    async def json(self, writer, data, status: str = "200 OK", **headers: str) -> None:
+        import json
+
+        body = json.dumps(data).encode()
+        await self.answer(writer, status, {"Content-Type": "application/json", **headers}, body)
+
+    async def attack_gzip_twice(self, writer, path):
+        await self.answer(writer, "200 OK", {"Content-Encoding": "gzip, gzip"}, self.bomb(2))
+
+    async def attack_gzip_bomb(self, writer, path):
+        await self.answer(writer, "200 OK", {"Content-Encoding": "gzip"}, self.bomb(1))
+
+    async def attack_gzip_ok(self, writer, path):
+        import gzip
+
+        body = gzip.compress(b'{"status": "pass"}')
+        await self.answer(
+            writer, "200 OK", {"Content-Type": "application/json", "Content-Encoding": "gzip"}, body
+        )
+
+    async def attack_brotli(self, writer, path):
+        await self.answer(writer, "200 OK", {"Content-Encoding": "br"}, b"\x1b\x03\x00")
+
+    async def attack_location(self, writer, path):
+        target = {
+            "/javascript": "javascript:alert(document.cookie)",
+            "/data": "data:text/html,<script>alert(1)</script>",
+            "/port": "http://127.0.0.1:99999/up",
+            "/ipv6": "http://[::1/up",
+        }[self.rest]
+        await self.answer(writer, "302 Found", {"Location": target}, b"")
+
+    async def attack_controls(self, writer, path):
+        name = "db\x1b]0;owned\x07\x1b[2J\r\n2026-01-01 00:00:00 ERROR forged line\x00\u202egnp.exe"
+        await self.json(
+            writer, {"status": "fail", "checks": [{"name": name, "status": "fail"}]}, "503 Unavailable"
+        )
+
+    async def attack_components(self, writer, path):
+        checks = [{"name": f"component-{i:05d}-" + "n" * 30, "status": "fail"} for i in range(11_500)]
+        await self.json(writer, {"status": "fail", "checks": checks}, "503 Unavailable")
+
+    async def attack_version(self, writer, path):
+        page = '<html><div id="app"></div><script>var appVersion = "5.' + "9" * 49_000 + '";</script></html>'
+        await self.answer(writer, "200 OK", {"Content-Type": "text/html"}, page.encode())
+
+    async def attack_retry_after(self, writer, path):
+        await self.json(
+            writer, {"message": "Too Many Attempts."}, "429 Too Many Requests", **{"Retry-After": "1e308"}
+        )
+
+    async def _api(self, writer, account: dict):
+        import time as _time
+
+        from monitor import otp
+
+        if self.rest.startswith("/api/v1/user"):
+            await self.json(writer, {"id": 1, "name": "canary", "email": "c@example.org"})
+        elif self.rest.startswith("/api/v1/twofaccounts/otp"):
+            now = int(_time.time())
+            code = otp.totp(self.canary_secret, now)
+            await self.json(writer, {"password": code, "otp_type": "totp", "generated_at": now, "period": 30})
+        elif self.rest.startswith("/api/v1/twofaccounts"):
+            now = int(_time.time())
+            await self.json(
+                writer,
+                [
+                    {
+                        "id": 1,
+                        "otp_type": "totp",
+                        **account,
+                        "otp": {"password": "123456", "generated_at": now},
+                    }
+                ],
+            )
+        else:
+            await self.route_not_found(writer, path=self.rest)
+
+    async def attack_digits(self, writer, path):
+        await self._api(writer, {"digits": 20_000_000, "algorithm": "sha1", "period": 30})
+
+    async def attack_period(self, writer, path):
+        await self._api(writer, {"digits": 6, "algorithm": "sha1", "period": 10**30})
+
+    async def attack_algorithm(self, writer, path):
+        await self._api(writer, {"digits": 6, "algorithm": "whirlpool", "period": 30})
+
+    # --- as a notifier's receiver (webhook and Apprise json:// post here) ---
+
+    async def attack_hook_bomb(self, writer, path):
+        await self.answer(writer, "500 Internal Server Error", {"Content-Encoding": "gzip"}, self.bomb(1))
+
+    async def attack_hook_twice(self, writer, path):
+        await self.answer(
+            writer, "500 Internal Server Error", {"Content-Encoding": "gzip, gzip"}, self.bomb(2)
+        )
+
+    async def attack_hook_huge(self, writer, path):
+        size = 300 * MiB
+        head = f"HTTP/1.1 500 Internal Server Error\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        await self._send(writer, head.encode())
+        chunk = b"e" * 65536
+        deadline = time.monotonic() + 30
+        for _ in range(size // len(chunk)):
+            if time.monotonic() > deadline:
+                break
+            await self._send(writer, chunk)
+
+    async def attack_hook_drip(self, writer, path):
+        await self._send(writer, b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):  # 50 s at most, far past any notifier timeout
+            await self._send(writer, b".")
+            await asyncio.sleep(0.5)

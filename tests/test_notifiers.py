@@ -319,8 +319,8 @@ def test_routing_names_must_exist():
     with pytest.raises(config.ConfigError) as err:
         config.from_mapping(raw, env={})
     assert err.value.problems == [
-        "alerts.notify[1]: no notifier named 'chat' (configured: ops)",
-        "instances[0].alerts.notify[0]: no notifier named 'pager' (configured: ops)",
+        "alerts.notify[1]: no notifier has this name (configured: ops)",
+        "instances[0].alerts.notify[0]: no notifier has this name (configured: ops)",
     ]
 
 

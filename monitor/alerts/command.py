@@ -12,6 +12,7 @@ from monitor import config as configuration
 from monitor.config import ConfigError
 from monitor.config import Notifier as NotifierConfig
 from monitor.notifiers import NotifierError, build, make_test_alert
+from monitor.sanitize import clean
 from monitor.secrets import redact
 
 EXIT_DELIVERED, EXIT_NOT_DELIVERED = 0, 1
@@ -60,5 +61,5 @@ def cmd_test_alert(args: argparse.Namespace) -> int:
         raise ConfigError([f"--notifier: no notifier named '{args.notifier}' (configured: {names})"])
     results = asyncio.run(send_tests(chosen))
     for name, delivered, detail in results:
-        print(f"{name}: delivered ({detail})" if delivered else f"{name}: not delivered: {detail}")
+        print(clean(f"{name}: delivered ({detail})" if delivered else f"{name}: not delivered: {detail}"))
     return EXIT_DELIVERED if all(ok for _, ok, _ in results) else EXIT_NOT_DELIVERED

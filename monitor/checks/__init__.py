@@ -12,6 +12,7 @@ from monitor.checks.http import CheckFailure, InstanceContext, make_context
 from monitor.checks.probe import run_live, run_ready
 from monitor.checks.totp import run_totp
 from monitor.models import Kind, Result, Status, Step
+from monitor.sanitize import bound_result
 from monitor.secrets import redact
 
 __all__ = ["RUNNERS", "InstanceContext", "make_context", "run_check"]
@@ -88,7 +89,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
     if result.path is None and result.steps:
         result.path = result.steps[-1].path
     _apply_cert_expiry(ctx, check, result)
-    return result
+    return bound_result(result)
 
 
 def _apply_cert_expiry(ctx: InstanceContext, check: str, result: Result) -> None:

@@ -24,8 +24,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from monitor.bounded import BodyError, read_capped
 from monitor.config import Instance
 from monitor.models import Kind, Status, Step
+from monitor.sanitize import clean
 from monitor.secrets import redact
 
 USER_AGENT = "2fauth-monitor/0.1 (+synthetic check)"
@@ -182,7 +184,16 @@ async def fetch(
         fetched.elapsed_ms = _ms(started)
         location = fetched.headers.get("location")
         if fetched.status in (301, 302, 303, 307, 308) and location:
-            target = urljoin(url, location)
+            target = _redirect_target(url, location)
+            if target is None:
+                steps.append(
+                    Step(name, method, shown, fetched.status, fetched.elapsed_ms, "unusable redirect")
+                )
+                raise CheckFailure(
+                    Kind.BAD_RESPONSE,
+                    f"{method} {shown} redirects to a Location that is not an http(s) URL; not followed",
+                    http_status=fetched.status,
+                )
             steps.append(
                 Step(name, method, shown, fetched.status, fetched.elapsed_ms, f"redirect to {target}")
             )
@@ -200,6 +211,20 @@ async def fetch(
         steps.append(Step(name, method, shown, fetched.status, fetched.elapsed_ms, "ok"))
         return fetched
     raise CheckFailure(Kind.BAD_RESPONSE, f"{method} {path}: more than {MAX_REDIRECTS} redirects (a loop?)")
+
+
+def _redirect_target(url: str, location: str) -> str | None:
+    """The absolute URL a Location points to, or None when it is not a usable http(s) URL
+    (javascript:, data:, a malformed host or port)."""
+    try:
+        target = urljoin(url, location.strip())
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c in target for c in "\r\n\0"):
+        return None
+    return target
 
 
 def _shown_path(ctx: InstanceContext, url: str) -> str:
@@ -223,35 +248,33 @@ async def _send(
         response = await ctx.client.send(request, stream=True)
         try:
             cert_days = _cert_days(response)
-            body = bytearray()
             try:
-                # decoded bytes are counted, so a compressed answer cannot grow past the cap either
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise CheckFailure(
-                            Kind.BAD_RESPONSE,
-                            f"{method} {_shown_path(ctx, url)}: body larger than {limit // 1024} KiB; "
-                            "stopped reading",
-                            http_status=response.status_code,
-                        )
-            except httpx.DecodingError:
+                body = await read_capped(response, limit)
+            except BodyError as exc:
                 raise CheckFailure(
                     Kind.BAD_RESPONSE,
-                    "the body's content-encoding cannot be decoded",
+                    f"{method} {_shown_path(ctx, url)}: {exc}",
                     http_status=response.status_code,
                 ) from None
         finally:
             await response.aclose()
     except CheckFailure:
         raise
+    except (httpx.InvalidURL, httpx.RemoteProtocolError) as exc:
+        # httpx builds the next request of a redirect even when it does not follow it
+        if isinstance(exc, httpx.RemoteProtocolError) and "location header" not in str(exc).lower():
+            raise CheckFailure(Kind.CONNECT, f"connection broken: {_reason(exc)}") from None
+        raise CheckFailure(
+            Kind.BAD_RESPONSE,
+            f"{method} {_shown_path(ctx, url)} redirects to a Location that is not an http(s) URL; not followed",
+        ) from None
     except httpx.TimeoutException:
         raise CheckFailure(Kind.TIMEOUT, f"no answer from {method} {_shown_path(ctx, url)} in time") from None
     except httpx.ConnectError as exc:
         if _is_tls(exc):
             raise CheckFailure(Kind.TLS, f"TLS failed: {_reason(exc)}") from None
         raise CheckFailure(Kind.CONNECT, f"cannot connect: {_reason(exc)}") from None
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+    except (httpx.ReadError, httpx.WriteError) as exc:
         raise CheckFailure(Kind.CONNECT, f"connection broken: {_reason(exc)}") from None
     except httpx.HTTPError as exc:
         if _is_tls(exc):
@@ -261,7 +284,7 @@ async def _send(
         raise CheckFailure(Kind.TLS, f"TLS failed: {exc.reason or exc}") from None
     except (OSError, ValueError) as exc:
         raise CheckFailure(Kind.CONNECT, f"cannot connect: {exc}") from None
-    return Fetched(response.status_code, response.headers, bytes(body), url, cert_days)
+    return Fetched(response.status_code, response.headers, body, url, cert_days)
 
 
 def _is_tls(exc: BaseException) -> bool:
@@ -298,22 +321,32 @@ def _cert_days(response: httpx.Response) -> float | None:
     return round((expires - time.time()) / 86400, 2)
 
 
+RETRY_AFTER_MAX = 3600.0  # seconds: a longer Retry-After would pause the API checks for too long
+
+
 def retry_after_seconds(headers: httpx.Headers, default: float = 60.0) -> float:
-    """Retry-After as seconds (delta or HTTP date), bounded to one day."""
+    """Retry-After as seconds (delta or HTTP date), bounded to RETRY_AFTER_MAX."""
+    return retry_after_info(headers, default)[0]
+
+
+def retry_after_info(headers: httpx.Headers, default: float = 60.0) -> tuple[float, bool]:
+    """(seconds to wait, whether the server asked for more than RETRY_AFTER_MAX)."""
     value = headers.get("retry-after", "").strip()
     if not value:
-        return default
+        return default, False
     try:
-        return max(0.0, min(float(value), 86400.0))
+        asked = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return default
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, min((when - datetime.now(UTC)).total_seconds(), 86400.0))
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return default, False
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        asked = (when - datetime.now(UTC)).total_seconds()
+    if asked != asked:  # NaN
+        return default, False
+    return max(0.0, min(asked, RETRY_AFTER_MAX)), asked > RETRY_AFTER_MAX
 
 
 def server_time(headers: httpx.Headers) -> float | None:
@@ -332,12 +365,12 @@ def api_message(fetched: Fetched) -> str:
     data = fetched.json()
     if not isinstance(data, dict):
         return ""
-    message = str(data.get("message", ""))[:200]
+    message = clean(str(data.get("message", ""))[:200])
     reason = data.get("reason")
     if isinstance(reason, str):
-        message += f" ({reason[:200]})"
+        message += f" ({clean(reason[:200])})"
     elif isinstance(reason, dict | list) and reason:
-        message += f" ({json.dumps(reason)[:200]})"
+        message += f" ({clean(json.dumps(reason, ensure_ascii=False)[:200])})"
     return message
 
 
@@ -366,10 +399,11 @@ def classify_status(fetched: Fetched, what: str) -> CheckFailure | None:
         }[code]
         return CheckFailure(Kind.AUTH, f"{what} answered {code}{suffix}; {hint}", http_status=code)
     if code == 429:
-        wait = retry_after_seconds(fetched.headers)
+        wait, capped = retry_after_info(fetched.headers)
+        note = f" (Retry-After asked for more; capped at {RETRY_AFTER_MAX / 3600:g}h)" if capped else ""
         return CheckFailure(
             Kind.RATE_LIMITED,
-            f"{what} answered 429 (rate limited by THROTTLE_API); pausing API checks for {wait:.0f}s",
+            f"{what} answered 429 (rate limited by THROTTLE_API); pausing API checks for {wait:.0f}s{note}",
             status=Status.DEGRADED,
             http_status=code,
             retry_after=wait,

@@ -10,6 +10,7 @@ import re
 import time
 from typing import Any
 
+from monitor import sanitize
 from monitor.checks.http import (
     CheckFailure,
     Fetched,
@@ -52,7 +53,7 @@ def page_kind(fetched: Fetched) -> str:
 
 def extract_version(fetched: Fetched) -> str | None:
     match = _VERSION.search(fetched.text[:50000])
-    return match.group(1) if match else None
+    return sanitize.version(match.group(1)) if match else None
 
 
 def normalise(value: Any) -> str | None:

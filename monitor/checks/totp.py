@@ -28,6 +28,41 @@ from monitor.checks.http import (
 from monitor.models import Kind, Result, Status, Step
 
 CANARY_ACCOUNT = "2fauth-monitor-canary"
+# What 2FAuth accepts for an account (its validation rules); anything else from a server is refused
+# before a code is computed: `10 ** digits` with digits = 20,000,000 would hold the event loop.
+OTP_TYPES = ("totp", "hotp", "steamtotp")
+DIGITS = (5, 10)
+MAX_PERIOD = 86400  # seconds; 2FAuth sets no maximum, a day is far past any real account
+ALGORITHMS = ("sha1", "sha256", "sha512", "md5")
+MAX_GENERATED_AT = 2**34  # unix seconds, the year 2514
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def stored_parameters(account: dict[str, Any], what: str, status: int | None) -> tuple[int, Any, int]:
+    """(digits, algorithm, period) of a stored account, each checked against what 2FAuth allows."""
+    digits: Any = account.get("digits") if account.get("digits") is not None else 6
+    algorithm: Any = account.get("algorithm") if account.get("algorithm") is not None else "sha1"
+    period: Any = account.get("period") if account.get("period") is not None else 30
+    counter = account.get("counter")
+    problems = []
+    if not _whole(digits) or not DIGITS[0] <= digits <= DIGITS[1]:
+        problems.append(f"digits must be {DIGITS[0]} to {DIGITS[1]}")
+    if algorithm not in ALGORITHMS:
+        problems.append(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+    if not _whole(period) or not 1 <= period <= MAX_PERIOD:
+        problems.append(f"period must be 1 to {MAX_PERIOD} seconds")
+    if counter is not None and (not _whole(counter) or not 0 <= counter < 2**63):
+        problems.append("counter must be a whole number from 0")
+    if problems:
+        raise CheckFailure(
+            Kind.BAD_RESPONSE,
+            f"{what}: the account's OTP parameters are out of range ({'; '.join(problems)}); no code computed",
+            http_status=status,
+        )
+    return digits, algorithm, period
 
 
 def token_expiry(token: str) -> float | None:
@@ -86,6 +121,8 @@ def _matches(
     password = data.get("password")
     if not isinstance(generated_at, int) or isinstance(generated_at, bool) or not isinstance(password, str):
         raise CheckFailure(Kind.BAD_RESPONSE, "the OTP answer lacks password or generated_at")
+    if not 0 <= generated_at <= MAX_GENERATED_AT:
+        raise CheckFailure(Kind.BAD_RESPONSE, "the OTP answer's generated_at is not a plausible unix time")
     params: dict[str, Any] = {
         "otp_type": otp_type,
         "digits": digits,
@@ -232,6 +269,12 @@ async def _check_stored(ctx: InstanceContext, steps: list[Step], account_id: int
             http_status=listed.status,
         )
     otp_type = account.get("otp_type")
+    if otp_type not in OTP_TYPES:
+        raise CheckFailure(
+            Kind.BAD_RESPONSE,
+            f"GET {path}: the account's otp_type is not one of {', '.join(OTP_TYPES)}",
+            http_status=listed.status,
+        )
     if otp_type == "hotp":
         raise CheckFailure(
             Kind.CONFIG,
@@ -250,13 +293,14 @@ async def _check_stored(ctx: InstanceContext, steps: list[Step], account_id: int
         raise CheckFailure(
             Kind.DECRYPT, f"stored account {account_id} gives no code: its secret does not decipher"
         )
+    digits, algorithm, period = stored_parameters(account, f"GET {path}", listed.status)
     ok, what = _matches(
         secret,
         code,
         otp_type="steamtotp" if otp_type == "steamtotp" else "totp",
-        digits=int(account.get("digits") or 6),
-        algorithm=str(account.get("algorithm") or "sha1"),
-        period=int(account.get("period") or 30),
+        digits=digits,
+        algorithm=algorithm,
+        period=period,
     )
     if not ok:
         raise CheckFailure(

@@ -8,14 +8,18 @@ line per failed attempt), and only the notifier's name is ever stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from monitor import secrets
 from monitor.notifiers import Alert, NotifierError, Sent, payload
 from monitor.notifiers.webhook import TRANSIENT_4XX
+from monitor.sanitize import clean
 
 if TYPE_CHECKING:
     from monitor.config import Notifier as NotifierConfig
@@ -89,21 +93,41 @@ class AppriseNotifier:
             raise NotifierError("the URL is not one Apprise can use", permanent=True)
 
     async def send(self, alert: Alert, delivery_id: str) -> Sent:
+        """Deliver through a child process killed at the timeout (see apprise_child): Apprise's own
+        threads would outlive any timeout here and read a reply of any size."""
+        job = {
+            "url": self.cfg.url.get_secret_value(),
+            "title": payload.title(alert),
+            "body": payload.text(alert),
+            "event": alert.event,
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor.notifiers.apprise_child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         try:
-            result = await asyncio.wait_for(
-                self._apprise.async_notify(
-                    title=payload.title(alert),
-                    body=payload.text(alert),
-                    notify_type=_notify_type(alert.event),
-                ),
-                timeout=self.cfg.timeout,
-            )
+            async with asyncio.timeout(self.cfg.timeout):
+                out, _ = await proc.communicate(json.dumps(job).encode())
         except TimeoutError:
             raise NotifierError(f"no answer within {self.cfg.timeout:g}s") from None
-        if result:
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        try:
+            outcome = json.loads(out.decode("utf-8", errors="replace").strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise NotifierError("the Apprise process failed without an answer") from None
+        if outcome.get("ok"):
             return Sent(None, "delivered")
-        lines = [e.message for e in result.logs()] if hasattr(result, "logs") else []
-        detail = " ".join(" ".join(lines).split())[:300] or "the service did not accept the notification"
+        detail = (
+            clean(str(outcome.get("detail") or ""))[:300] or "the service did not accept the notification"
+        )
         match = _ERROR_CODE.search(detail)
         code = int(match.group(1)) if match else None
         permanent = code is not None and 400 <= code < 500 and code not in TRANSIENT_4XX

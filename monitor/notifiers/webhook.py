@@ -9,6 +9,7 @@ Headers on every delivery:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -19,13 +20,17 @@ from typing import TYPE_CHECKING
 import httpx
 
 from monitor import __version__
+from monitor.bounded import BodyError, read_capped
 from monitor.notifiers import Alert, NotifierError, Sent, payload
+from monitor.sanitize import clean
 from monitor.secrets import redact
 
 if TYPE_CHECKING:
     from monitor.config import Notifier as NotifierConfig
 
 TRANSIENT_4XX = {408, 429}
+RETRY_AFTER_MAX = 3600.0  # seconds: a receiver cannot hold alerts back for longer than this
+REPLY_LIMIT = 64 * 1024  # bytes of a receiver's reply read at most (only error replies are read)
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -40,10 +45,10 @@ def retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), RETRY_AFTER_MAX)
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
+        return min(max(0.0, parsedate_to_datetime(value).timestamp() - now), RETRY_AFTER_MAX)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -84,28 +89,49 @@ class WebhookNotifier:
         headers = self.headers(body, alert, delivery_id)
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.cfg.timeout, follow_redirects=False)
+        headers.setdefault("Accept-Encoding", "identity")
         try:
-            response = await self._client.request(
-                self.cfg.method, self.cfg.url.get_secret_value(), content=body, headers=headers
-            )
-        except httpx.TimeoutException:
+            # one deadline for the whole delivery: httpx's timeout is per read, and a receiver
+            # dripping its answer a byte at a time would never trip it
+            async with asyncio.timeout(self.cfg.timeout):
+                code, excerpt, retry = await self._deliver(body, headers)
+        except TimeoutError:
             raise NotifierError(f"no answer within {self.cfg.timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise NotifierError(
-                redact(f"cannot reach the receiver: {type(exc).__name__}: {exc}")[:300]
+                redact(clean(f"cannot reach the receiver: {type(exc).__name__}: {exc}"))[:300]
             ) from None
-        code = response.status_code
         if 200 <= code < 300:
             return Sent(code, f"HTTP {code}")
-        excerpt = " ".join(response.text[:200].split())
         detail = redact(f"HTTP {code}" + (f": {excerpt}" if excerpt else ""))
         if 300 <= code < 400:
             raise NotifierError(
                 f"{detail} (a redirect: configure the final URL)", permanent=True, status=code
             )
         permanent = 400 <= code < 500 and code not in TRANSIENT_4XX
-        wait = retry_after(response.headers.get("retry-after"), time.time())
+        wait = retry_after(retry, time.time())
         raise NotifierError(detail, permanent=permanent, status=code, retry_after=wait)
+
+    async def _deliver(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, str | None]:
+        """(status, a short clean excerpt of an error reply, Retry-After); the reply is read only
+        when it is an error, and then at most REPLY_LIMIT bytes, received or inflated."""
+        assert self._client is not None
+        request = self._client.build_request(
+            self.cfg.method, self.cfg.url.get_secret_value(), content=body, headers=headers
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            code = response.status_code
+            if 200 <= code < 300:
+                return code, "", None
+            try:
+                reply = (await read_capped(response, REPLY_LIMIT)).decode("utf-8", errors="replace")
+            except BodyError as exc:
+                reply = f"(reply not read: {exc})"
+            excerpt = clean(" ".join(reply[:200].split()))
+            return code, excerpt, response.headers.get("retry-after")
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         if self._client is not None:

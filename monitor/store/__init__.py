@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from monitor.sanitize import bound_result
 from monitor.store import queries
 from monitor.store.history import CheckState, HistoryWriter, Transition
 from monitor.store.schema import migrate
@@ -53,7 +54,7 @@ class Store(queries.Queries):
         return self.writer.healthy
 
     def record(self, result, *, maintenance: bool = False) -> Transition | None:
-        return self.writer.record(result, maintenance=maintenance)
+        return self.writer.record(bound_result(result), maintenance=maintenance)
 
     def flush(self) -> bool:
         return self.writer.flush()
