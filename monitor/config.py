@@ -845,6 +845,13 @@ def warnings(settings: Settings) -> list[str]:
                 f"{_path_str(('instances', settings.instances.index(inst)))}: the TOTP flow is off "
                 f"until {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} set"
             )
+        totp = inst.checks.totp
+        if totp.enabled and totp.otp_type == "totp" and totp.algorithm == "md5":
+            out.append(
+                f"instances[{settings.instances.index(inst)}].checks.totp.algorithm: md5 accounts in 2FAuth "
+                "fail about 3 time steps in 16 (2FAuth cannot compute an md5 code when its truncation offset "
+                "is 13 to 15 and answers 400); the monitor reports those runs as up, saying so"
+            )
         if inst.insecure:
             out.append(
                 f"instances[{settings.instances.index(inst)}].insecure: TLS certificates are not verified"
