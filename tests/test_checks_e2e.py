@@ -202,7 +202,9 @@ def test_stored_canary_is_listed_without_touching_hotp(sim):
         settings_for(sim.url, checks={"totp": {"account_id": simulator.CANARY_ACCOUNT_ID}})
     )["totp"]
     assert brief(totp) == ("up", None), totp.message
-    assert [s.name for s in totp.steps] == ["user", "otp", "stored canary"]
+    # the encryption setting is read once an hour, before the stored canary
+    assert [s.name for s in totp.steps] == ["user", "otp", "encryption setting", "stored canary"]
+    assert "deciphers with APP_KEY" in totp.message
     hotp_before = sim.state()["counters"]["hotp_reads"]
     refused = results_by_check(
         settings_for(sim.url, checks={"totp": {"account_id": simulator.HOTP_ACCOUNT_ID}})
