@@ -87,7 +87,7 @@ def _without_next(instance: Instance, otp: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _user(request: Request, instance: Instance, params: dict[str, str]) -> Body:
-    return user_json()
+    return user_json(v5=instance.v5)
 
 
 async def _index(request: Request, instance: Instance, params: dict[str, str]) -> Body:
