@@ -345,3 +345,32 @@ def test_version_is_read_once_from_the_web_page_on_a_probes_instance(sim_probes)
     assert first.version == second.version == "8.0.1"
     assert [s.name for s in first.steps] == ["probe /live", "version"]
     assert [s.name for s in second.steps] == ["probe /live"]
+
+
+def test_release_is_detected_from_the_answers():
+    """Not from the version the page shows: a 5.4.3 API behind a page saying 8.0.1 is still v5."""
+    with simulator.start_in_thread(release="5.4.3", version="8.0.1") as old:
+        results = results_by_check(settings_for(old.url))
+    assert {c: brief(r) for c, r in results.items()} == dict.fromkeys(("live", "ready", "totp"), ("up", None))
+    assert results["live"].version == "8.0.1"
+    assert results["totp"].release.startswith("API of 2FAuth v5 ("), results["totp"].release
+    with simulator.start_in_thread() as new:
+        results = results_by_check(settings_for(new.url))
+    assert results["ready"].release.startswith("API of 2FAuth v7 or later ("), results["ready"].release
+    assert "JSON 404" in results["ready"].release
+
+
+def test_md5_refusal_at_a_short_offset_is_up_with_a_note():
+    from monitor.otp import MD5_SHORT_OFFSETS, md5_offset
+
+    now = int(time.time())
+    secret = next(
+        s
+        for s in (f"{n:08d}".translate(str.maketrans("0123456789", "ABCDEFGHIJ")) * 4 for n in range(5000))
+        if all(md5_offset(s, now + 30 * k) in MD5_SHORT_OFFSETS for k in range(3))
+    )
+    with simulator.start_in_thread(release="5.4.3") as old:
+        settings = settings_for(old.url, checks={"totp": {"canary_secret": secret, "algorithm": "md5"}})
+        totp = results_by_check(settings)["totp"]
+    assert brief(totp) == ("up", None), totp.message
+    assert "2FAuth cannot compute md5 codes at this time step" in totp.message
