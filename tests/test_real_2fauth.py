@@ -274,8 +274,9 @@ def _outage(mon, receiver, make, undo, checks: set[str], kind: str) -> None:
 
         inst = wait_for(told, timeout=20, interval=0.5, message=f"the status API to say {kind}")
         assert inst["status"] == "down"
-        page = httpx.get(mon.url + "/instances/" + inst["name"], timeout=5).text
-        assert "Down" in page
+        page_url = mon.url + "/instances/" + inst["name"]
+        # the page is cached for up to 5 s
+        wait_for(lambda: "Down" in httpx.get(page_url, timeout=5).text, timeout=15, message="the page")
     finally:
         undo()
 
