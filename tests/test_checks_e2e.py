@@ -369,8 +369,21 @@ def test_md5_refusal_at_a_short_offset_is_up_with_a_note():
         for s in (f"{n:08d}".translate(str.maketrans("0123456789", "ABCDEFGHIJ")) * 4 for n in range(5000))
         if all(md5_offset(s, now + 30 * k) in MD5_SHORT_OFFSETS for k in range(3))
     )
-    with simulator.start_in_thread(release="5.4.3") as old:
-        settings = settings_for(old.url, checks={"totp": {"canary_secret": secret, "algorithm": "md5"}})
-        totp = results_by_check(settings)["totp"]
+    stored = simulator.Account(7, "totp", "md5", "Md5", secret, algorithm="md5")
+    with simulator.start_in_thread(release="5.4.3", accounts=[stored]) as old:
+        totp_cfg = {"canary_secret": secret, "algorithm": "md5", "account_id": 7}
+        totp = results_by_check(settings_for(old.url, checks={"totp": totp_cfg}))["totp"]
     assert brief(totp) == ("up", None), totp.message
     assert "2FAuth cannot compute md5 codes at this time step" in totp.message
+
+
+def test_release_generation_from_each_combination_of_facts():
+    from monitor.checks.release import generation
+
+    assert generation({"readiness": "count", "next_password": False}) == "v5"
+    assert generation({"readiness": "count", "next_password": True}) == "v6"
+    assert generation({"readiness": "count", "unknown_api": "web_page"}) == "v5 or v6"
+    assert generation({"readiness": "total", "next_password": True}) == "v7 or later"
+    assert generation({"unknown_api": "json404"}) == "v7 or later"
+    assert generation({"readiness": "count", "unknown_api": "json404"}) is None  # no release answers so
+    assert generation({}) is None

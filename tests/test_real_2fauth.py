@@ -177,6 +177,16 @@ def test_every_canary_flavour_is_up_on_the_real_server(real_factory, write_confi
         ("md5-computable", {"algorithm": "md5", "canary_secret": md5_ok}),
         ("md5-8-short-offset", {"algorithm": "md5", "digits": 8, "canary_secret": md5_short}),
     ]
+    # a stored md5 canary at a short offset: 2FAuth refuses to list its code too
+    uri = f"otpauth://totp/Md5:md5?secret={md5_short}&issuer=Md5&algorithm=MD5&digits=8"
+    made = server.api("POST", "/api/v1/twofaccounts", json={"uri": uri})
+    assert made.status_code == 201, made.text
+    flavours.append(
+        (
+            "md5-stored-short-offset",
+            {"algorithm": "md5", "digits": 8, "canary_secret": md5_short, "account_id": made.json()["id"]},
+        )
+    )
     only_totp = {"live": {"enabled": False}, "ready": {"enabled": False}}
     instances = [server.monitor_instance(name, totp=totp, checks=only_totp) for name, totp in flavours]
     done = run_cli("check", "--json", "--config", str(config_for(write_config, *instances)))
@@ -190,6 +200,8 @@ def test_every_canary_flavour_is_up_on_the_real_server(real_factory, write_confi
     assert "2FAuth limitation" in short["message"]
     # the refusal was real: 2FAuth answered 400 to the code request
     assert short["http_status"] == 400
+    stored = results["md5-stored-short-offset"]
+    assert "2FAuth cannot compute md5 codes at this time step" in stored["message"], stored
     server.stop()
 
 

@@ -32,6 +32,10 @@ from monitor.models import Kind, Result, Status, Step
 
 CANARY_ACCOUNT = "2fauth-monitor-canary"
 ENCRYPTION_SETTING = "/api/v1/settings/useEncryption"
+MD5_LIMITATION = (
+    "2FAuth cannot compute md5 codes at this time step (a 2FAuth limitation: the md5 truncation "
+    "offset is 13 to 15, so it reads past the 16-byte digest and answers 400)"
+)
 ENCRYPTION_REREAD = 3600.0  # seconds: the setting rarely changes, and each read costs API budget
 
 
@@ -156,9 +160,7 @@ async def run_totp(ctx: InstanceContext, steps: list[Step]) -> Result:
             result.http_status, result.path = gen.status, "/api/v1/twofaccounts/otp"
             result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
             result.message = (
-                "2FAuth cannot compute md5 codes at this time step (a 2FAuth limitation: the md5 "
-                "truncation offset is 13 to 15, so it reads past the 16-byte digest and answers 400); "
-                "the token and the API work, the codes are compared again at the next step"
+                f"{MD5_LIMITATION}; the token and the API work, the codes are compared again at the next step"
             )
             return result
         if _is_decipher_error(gen):
@@ -281,7 +283,10 @@ def encryption_notice(ctx: InstanceContext) -> str | None:
 async def _check_stored(ctx: InstanceContext, steps: list[Step], account_id: int, secret: str) -> str:
     """Read the stored canary's code; raise on failure, else say what was shown."""
     path = f"/api/v1/twofaccounts?ids={account_id}&withOtp=1"
+    sent = time.time()
     listed = await fetch(ctx, steps, "stored canary", "GET", path, auth=True)
+    if _md5_short_offset(ctx, secret, listed, sent, time.time()):
+        return f"stored account {account_id}: {MD5_LIMITATION}"
     if listed.status == 400 and _is_decipher_error(listed):
         raise CheckFailure(
             Kind.DECRYPT,
