@@ -215,7 +215,7 @@ def test_validate_warns_about_md5(real_plain, write_config):
 # --- faults that cannot be undone cheaply, each on its own instance ----------------------------
 
 
-def test_clock_moved_is_clock_skew_and_server_stopped_is_connect(real_factory, write_config):
+def test_clock_moved_is_clock_skew_and_server_stopped_is_connect(real_factory, write_config, start_monitor):
     server = real_factory()
     path = config_for(write_config, server.monitor_instance(checks={"ready": {"enabled": False}}))
     server.restart(faketime="+120s")
@@ -223,6 +223,7 @@ def test_clock_moved_is_clock_skew_and_server_stopped_is_connect(real_factory, w
     assert brief(skewed["totp"]) == ("degraded", "clock_skew"), skewed["totp"]
     assert 110 <= skewed["totp"]["skew_s"] <= 130
     assert brief(skewed["live"]) == ("up", None)
+    _degraded_run(server, write_config, start_monitor, {"totp": "clock_skew"}, ready=False)
     server.stop()
     stopped = check_json(path)
     assert {c: brief(r) for c, r in stopped.items()} == dict.fromkeys(("live", "totp"), ("down", "connect"))
@@ -231,7 +232,7 @@ def test_clock_moved_is_clock_skew_and_server_stopped_is_connect(real_factory, w
     server.stop()
 
 
-def test_throttle_exhausted_is_rate_limited_and_nothing_down(real_factory, write_config):
+def test_throttle_exhausted_is_rate_limited_and_nothing_down(real_factory, write_config, start_monitor):
     server = real_factory()
     path = config_for(write_config, server.monitor_instance())
     statuses = [server.api("GET", "/api/v1/twofaccounts/count").status_code for _ in range(61)]
@@ -243,10 +244,42 @@ def test_throttle_exhausted_is_rate_limited_and_nothing_down(real_factory, write
     # 2FAuth's Retry-After (the rest of its one-minute window) is honoured
     pause = re.search(r"pausing API checks for (\d+)s", limited["ready"]["message"])
     assert pause and 1 <= int(pause[1]) <= 60, limited["ready"]["message"]
+    _degraded_run(server, write_config, start_monitor, {"ready": "rate_limited", "totp": "rate_limited"})
     server.stop()
 
 
 # --- a running monitor: page, status API and one alert per outage ------------------------------
+
+
+def _degraded_run(
+    server, write_config, start_monitor, expected: dict[str, str], *, ready: bool = True
+) -> None:
+    """A short run while the fault lasts: the status API and page say degraded with the kind,
+    the web server stays up, and nothing is alerted as down (only as degraded)."""
+    receiver = Receiver()
+    checks = {} if ready else {"ready": {"enabled": False}}
+    inst = server.monitor_instance(interval="3s", timeout="3s", checks=checks)
+    mon = start_monitor(_run_config(write_config, receiver, inst))
+    try:
+
+        def told() -> dict[str, Any] | None:
+            inst = _status(mon)["instances"][0]
+            shown = {c["name"]: (c["status"], c["kind"]) for c in inst["checks"]}
+            wanted = {c: ("degraded", k) for c, k in expected.items()} | {"live": ("up", None)}
+            return inst if all(shown.get(c) == v for c, v in wanted.items()) else None
+
+        inst = wait_for(told, timeout=30, interval=0.5, message=f"the status API to say {expected}")
+        assert inst["status"] == "degraded"
+        assert _status(mon)["overall"]["text"] == "Degraded service"
+        words = {"clock_skew": "server clock off", "rate_limited": "rate limited"}
+        page_url = mon.url + "/instances/real"
+        for kind in expected.values():
+            wait_for(lambda k=kind: words[k] in httpx.get(page_url, timeout=5).text, timeout=15, message=kind)
+        events = _events(receiver, 0)
+        assert {e["event"] for e in events} <= {"degraded"}, events
+    finally:
+        mon.stop()
+        receiver.close()
 
 
 def _events(receiver: Receiver, since: int) -> list[dict[str, Any]]:
