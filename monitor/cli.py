@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -255,6 +256,18 @@ COMMANDS = {
 
 # Parts that add commands or hook into `run` do it from their own module: each listed module, when
 # present, has `register()` appending to EXTRA_COMMANDS, ATTACH and SHUTDOWN above.
+EXIT_CLOSED_PIPE = 141  # what a shell reports for a filter stopped by SIGPIPE
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (`check --json | head`): end quietly, like a Unix filter.
+    What is still buffered goes to /dev/null, so the interpreter's own flush at exit cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 EXTENSION_MODULES = ("monitor.status", "monitor.alerts")
 
 
@@ -281,7 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(getattr(args, "log_format", None) or "text", getattr(args, "log_level", None) or "INFO")
     func = getattr(args, "func", None) or COMMANDS[args.command]
     try:
-        return int(func(args) or 0)
+        code = int(func(args) or 0)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except ConfigError as exc:
         for line in exc.problems:
             print(f"error: {redact(line)}", file=sys.stderr)

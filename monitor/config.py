@@ -936,6 +936,13 @@ def warnings(settings: Settings) -> list[str]:
                 f"{_path_str(('instances', settings.instances.index(inst), 'url'))}: the token is sent over "
                 "plain http:// to another machine, where anyone on the path can read it; use https://"
             )
+        totp = inst.checks.totp
+        if totp.enabled and totp.otp_type == "totp" and totp.algorithm == "md5":
+            out.append(
+                f"instances[{settings.instances.index(inst)}].checks.totp.algorithm: md5 accounts in 2FAuth "
+                "fail about 3 time steps in 16 (2FAuth cannot compute an md5 code when its truncation offset "
+                "is 13 to 15 and answers 400); the monitor reports those runs as up, saying so"
+            )
         if inst.insecure:
             out.append(
                 f"instances[{settings.instances.index(inst)}].insecure: TLS certificates are not verified"

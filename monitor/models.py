@@ -74,6 +74,8 @@ class Result:
     version: str | None = None
     components: dict[str, str] = field(default_factory=dict)  # readiness: component -> status
     retry_after: float | None = None  # seconds, when rate limited
+    release: str | None = None  # what the answers showed about the 2FAuth release
+    notice: str | None = None  # standing advice for the instance page, shown even when up
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,4 +94,6 @@ class Result:
             "token_days": self.token_days,
             "version": self.version,
             "components": self.components,
+            "release": self.release,
+            "notice": self.notice,
         }

@@ -70,6 +70,18 @@ def _truncate_short_digest(key: bytes, counter: int, digits: int) -> str:
     return str(code % 10**digits).zfill(digits)
 
 
+MD5_SHORT_OFFSETS = range(13, 16)  # offsets that read past a 16-byte md5 digest
+
+
+def md5_offset(secret: str, at: int, *, period: int = 30) -> int:
+    """The RFC 4226 truncation offset of the md5 TOTP at a unix time: the digest's last nibble.
+
+    2FAuth (otphp) reads 4 bytes from there; at 13, 14 or 15 it runs off the 16-byte digest and
+    answers 400 instead of a code (about 3 time steps in 16)."""
+    counter = int(at) // period
+    return hmac.new(decode_secret(secret), counter.to_bytes(8, "big"), hashlib.md5).digest()[15] & 0xF
+
+
 def hotp(secret: str, counter: int, *, digits: int = 6, algorithm: Algorithm = "sha1") -> str:
     """The HOTP code for a counter."""
     return _OTP(decode_secret(secret), digits, algorithm).generate_otp(counter)

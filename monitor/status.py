@@ -144,7 +144,12 @@ def _check(inst: Instance, check: str, state: Any, uptimes: dict[str, dict], now
 def _instance(inst: Instance, states: dict, uptimes: dict[str, dict], now: float, window: str) -> dict:
     checks = [_check(inst, c, states.get((inst.name, c)), uptimes, now) for c in inst.enabled_checks()]
     status = worst([c["status"] for c in checks if c["status"] != "unknown"]) if checks else "unknown"
-    version = next((s.version for (i, _), s in states.items() if i == inst.name and s.version), None)
+    own = sorted((s for (i, _), s in states.items() if i == inst.name), key=lambda s: -s.last_at)
+    version = next((s.version for s in own if s.version), None)
+    release = next((s.release for s in own if s.release), None)
+    notices = sorted(
+        {public_text(inst, s.notice) for s in own if s.notice and s.check in inst.enabled_checks()}
+    )
     uptime, latency_avg = {}, {}
     for w in WINDOWS:
         rows = [uptimes[w].get((inst.name, c["name"])) or {} for c in checks]
@@ -158,6 +163,8 @@ def _instance(inst: Instance, states: dict, uptimes: dict[str, dict], now: float
         "label": inst.label,
         "url": display_url(inst.url) if inst.show_url else None,
         "version": version,
+        "release": release,
+        "notices": notices,
         "status": status,
         "status_text": STATUS_TEXT[status],
         "in_maintenance": False,

@@ -179,3 +179,35 @@ def run_cli(
         env={**os.environ, **(env or {})},
         cwd=ROOT,
     )
+
+
+# --- the real upstream 2FAuth (tests marked real2fauth; see tests/real2fauth.py) ---------------
+
+
+@pytest.fixture(scope="session")
+def real_factory(tmp_path_factory):
+    """real_factory(encryption=False) -> a fresh real 2FAuth v5.4.3; every one is stopped at the end."""
+    from .real2fauth import Real2FAuth
+
+    started: list[Any] = []
+
+    def start(*, encryption: bool = False) -> Any:
+        server = Real2FAuth(tmp_path_factory.mktemp("real2fauth") / "i", encryption=encryption)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_plain(real_factory):
+    """A real 2FAuth with upstream defaults (secrets in clear), shared by the tests that undo their faults."""
+    return real_factory()
+
+
+@pytest.fixture(scope="session")
+def real_encrypted(real_factory):
+    """A real 2FAuth that encrypts secrets with APP_KEY ("Protect sensitive data" on), shared."""
+    return real_factory(encryption=True)

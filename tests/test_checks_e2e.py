@@ -202,7 +202,9 @@ def test_stored_canary_is_listed_without_touching_hotp(sim):
         settings_for(sim.url, checks={"totp": {"account_id": simulator.CANARY_ACCOUNT_ID}})
     )["totp"]
     assert brief(totp) == ("up", None), totp.message
-    assert [s.name for s in totp.steps] == ["user", "otp", "stored canary"]
+    # the encryption setting is read once an hour, before the stored canary
+    assert [s.name for s in totp.steps] == ["user", "otp", "encryption setting", "stored canary"]
+    assert "deciphers with APP_KEY" in totp.message
     hotp_before = sim.state()["counters"]["hotp_reads"]
     refused = results_by_check(
         settings_for(sim.url, checks={"totp": {"account_id": simulator.HOTP_ACCOUNT_ID}})
@@ -343,3 +345,45 @@ def test_version_is_read_once_from_the_web_page_on_a_probes_instance(sim_probes)
     assert first.version == second.version == "8.0.1"
     assert [s.name for s in first.steps] == ["probe /live", "version"]
     assert [s.name for s in second.steps] == ["probe /live"]
+
+
+def test_release_is_detected_from_the_answers():
+    """Not from the version the page shows: a 5.4.3 API behind a page saying 8.0.1 is still v5."""
+    with simulator.start_in_thread(release="5.4.3", version="8.0.1") as old:
+        results = results_by_check(settings_for(old.url))
+    assert {c: brief(r) for c, r in results.items()} == dict.fromkeys(("live", "ready", "totp"), ("up", None))
+    assert results["live"].version == "8.0.1"
+    assert results["totp"].release.startswith("API of 2FAuth v5 ("), results["totp"].release
+    with simulator.start_in_thread() as new:
+        results = results_by_check(settings_for(new.url))
+    assert results["ready"].release.startswith("API of 2FAuth v7 or later ("), results["ready"].release
+    assert "JSON 404" in results["ready"].release
+
+
+def test_md5_refusal_at_a_short_offset_is_up_with_a_note():
+    from monitor.otp import MD5_SHORT_OFFSETS, md5_offset
+
+    now = int(time.time())
+    secret = next(
+        s
+        for s in (f"{n:08d}".translate(str.maketrans("0123456789", "ABCDEFGHIJ")) * 4 for n in range(5000))
+        if all(md5_offset(s, now + 30 * k) in MD5_SHORT_OFFSETS for k in range(3))
+    )
+    stored = simulator.Account(7, "totp", "md5", "Md5", secret, algorithm="md5")
+    with simulator.start_in_thread(release="5.4.3", accounts=[stored]) as old:
+        totp_cfg = {"canary_secret": secret, "algorithm": "md5", "account_id": 7}
+        totp = results_by_check(settings_for(old.url, checks={"totp": totp_cfg}))["totp"]
+    assert brief(totp) == ("up", None), totp.message
+    assert "2FAuth cannot compute md5 codes at this time step" in totp.message
+
+
+def test_release_generation_from_each_combination_of_facts():
+    from monitor.checks.release import generation
+
+    assert generation({"readiness": "count", "next_password": False}) == "v5"
+    assert generation({"readiness": "count", "next_password": True}) == "v6"
+    assert generation({"readiness": "count", "unknown_api": "web_page"}) == "v5 or v6"
+    assert generation({"readiness": "total", "next_password": True}) == "v7 or later"
+    assert generation({"unknown_api": "json404"}) == "v7 or later"
+    assert generation({"readiness": "count", "unknown_api": "json404"}) is None  # no release answers so
+    assert generation({}) is None

@@ -575,3 +575,98 @@ def test_cli_prints_where_and_exits_cleanly_on_ctrl_c():
         assert "Traceback" not in proc.stderr.read()
     finally:
         proc.kill()
+
+
+# Release 5.4.3: what the real v5.4.3 answers (shared/real-2fauth/README.md; the differential test
+# in test_real_differential.py compares the two over the real server)
+
+
+@pytest.fixture(scope="module")
+def v5_server():
+    with start_in_thread(release="5.4.3", encryption=False) as handle:
+        yield handle
+
+
+@pytest.fixture
+def v5(v5_server):
+    v5_server.reset()
+    with httpx.Client(base_url=v5_server.url, headers=AUTH, timeout=5) as http:
+        yield http
+    v5_server.reset()
+
+
+def test_v5_count_is_count_and_unknown_api_paths_are_the_web_page(v5):
+    assert v5.get("/api/v1/twofaccounts/count").json() == {"count": 3}
+    unknown = v5.get("/api/v1/nonexistent", headers={"Accept": "application/json"})
+    assert unknown.status_code == 200 and unknown.headers["content-type"].startswith("text/html")
+    assert "appVersion = '5.4.3'" in unknown.text
+    posted = v5.post("/api/v1/nonexistent", json={}, headers={"Accept": "application/json"})
+    assert posted.status_code == 405
+    assert "x-ratelimit-limit" not in posted.headers  # refused at routing, before the limiter
+
+
+def test_v5_has_no_next_password(v5):
+    made = new_otp(v5, account="a", otp_type="totp", secret=DEFAULT_CANARY_SECRET)
+    assert made.status_code == 200 and set(made.json()) == {"password", "otp_type", "generated_at", "period"}
+    listed = v5.get(f"/api/v1/twofaccounts?ids={CANARY_ACCOUNT_ID}&withOtp=1").json()
+    assert set(listed[0]["otp"]) == {"password", "generated_at"}
+    assert "next_password" not in v5.get(f"/api/v1/twofaccounts/{CANARY_ACCOUNT_ID}/otp").json()
+
+
+def test_v5_refuses_md5_at_short_offsets_only(v5):
+    from monitor.otp import MD5_SHORT_OFFSETS, md5_offset
+
+    now = int(time.time())
+    answers = {}
+    for n in range(200):
+        secret = f"{n:08d}".translate(str.maketrans("0123456789", "ABCDEFGHIJ")) * 4
+        if md5_offset(secret, now) == md5_offset(secret, now + 30):  # no step boundary can change it
+            short = md5_offset(secret, now) in MD5_SHORT_OFFSETS
+            if short not in answers:
+                body = {"account": "a", "otp_type": "totp", "secret": secret, "algorithm": "md5"}
+                answers[short] = new_otp(v5, **body)
+        if len(answers) == 2:
+            break
+    assert answers[False].status_code == 200
+    assert answers[True].status_code == 400
+    assert answers[True].json() == {"message": "not a valid base32 encoded secret"}
+
+
+def test_v5_app_key_matters_only_with_encryption(v5, v5_server):
+    v5_server.set_faults(["app_key"])
+    assert v5.get(f"/api/v1/twofaccounts?ids={CANARY_ACCOUNT_ID}&withOtp=1").status_code == 200
+    assert v5.get("/api/v1/settings/useEncryption").json() == {"key": "useEncryption", "value": False}
+    with start_in_thread(release="5.4.3") as encrypted:
+        encrypted.set_faults(["app_key"])
+        broken = httpx.get(f"{encrypted.url}/api/v1/twofaccounts/{CANARY_ACCOUNT_ID}/otp", headers=AUTH)
+        assert broken.status_code == 400
+        assert "wrong APP_KEY set in the .env" in broken.json()["message"]
+
+
+def test_cli_release_option():
+    code = (
+        "import argparse, sys; from monitor.simulator import add_cli_arguments, main_from_args; "
+        "p = argparse.ArgumentParser(); add_cli_arguments(p); sys.exit(main_from_args(p.parse_args(sys.argv[1:])))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--port", "0", "--release", "5.4.3", "--no-encryption"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("2FAuth 5.4.3 simulator"), line
+        url = line.split(" on ")[1].split(";")[0].split(" ")[0]
+        token = line.rsplit("bearer token: ", 1)[1].strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(url + "/api/v1/twofaccounts/count", headers=auth, timeout=5).json() == {"count": 3}
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+    refused = subprocess.run(
+        [sys.executable, "-c", code, "--release", "6.0"], capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr

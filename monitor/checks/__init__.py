@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from monitor.checks import release
 from monitor.checks.http import CheckFailure, InstanceContext, make_context
 from monitor.checks.probe import run_live, run_ready
 from monitor.checks.totp import run_totp
@@ -86,6 +87,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     result.steps = steps
     result.version = result.version or ctx.version
+    result.release = result.release or release.describe(ctx)
     if result.path is None and result.steps:
         result.path = result.steps[-1].path
     _apply_cert_expiry(ctx, check, result)

@@ -97,6 +97,12 @@ class InstanceContext:
     rate_limited_until: float = 0.0  # wall clock; API checks skip until then
     version: str | None = None
     version_tried_at: float = 0.0
+    # what the answers showed about the 2FAuth release (monitor.checks.release)
+    api_facts: dict[str, Any] = field(default_factory=dict)
+    api_facts_probed_at: float = 0.0
+    encryption: bool | None = None  # 2FAuth's useEncryption setting; None = not known
+    encryption_note: str = ""  # why it is not known
+    encryption_read_at: float = 0.0
     origin: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from monitor import sanitize
+from monitor.checks import release
 from monitor.checks.http import (
     CheckFailure,
     Fetched,
@@ -251,10 +252,16 @@ async def _ready_through_api(ctx: InstanceContext, steps: list[Step], started: f
             failure.message += " while the web server answers: the database or the OAuth keys are broken"
         raise failure
     data = fetched.json()
-    if not isinstance(data, dict) or "total" not in data:
+    # {"count": N} in 2FAuth v5 and v6, {"owned", "shared", "total"} from v7
+    field = next((f for f in ("total", "count") if isinstance(data, dict) and _is_count(data.get(f))), None)
+    if field is None:
         raise CheckFailure(
-            Kind.BAD_RESPONSE, f"GET {path}: expected JSON with a total", http_status=fetched.status
+            Kind.BAD_RESPONSE,
+            f"GET {path}: expected JSON with a count (2FAuth v5, v6) or a total (v7 and later)",
+            http_status=fetched.status,
         )
+    release.note_readiness(ctx, field)
+    await release.probe_unknown_api_path(ctx, steps)
     result = _result(ctx, "ready", steps, started, wall)
     result.message = (
         "the API reads the database (upstream 2FAuth has no /ready, so readiness comes from the API)"
@@ -262,3 +269,7 @@ async def _ready_through_api(ctx: InstanceContext, steps: list[Step], started: f
     result.http_status, result.path, result.cert_days = fetched.status, path, fetched.cert_days
     result.components = {"database": PASS}
     return result
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

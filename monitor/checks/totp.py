@@ -2,7 +2,9 @@
 
 1. GET  /api/v1/user                          the token, the OAuth keys and database reads work
 2. POST /api/v1/twofaccounts/otp              2FAuth's codes equal ours; its clock is right
-3. GET  /api/v1/twofaccounts?ids=N&withOtp=1  the stored canary still deciphers (APP_KEY)
+3. GET  /api/v1/settings/useEncryption         whether secrets are encrypted (admin tokens; hourly)
+4. GET  /api/v1/twofaccounts?ids=N&withOtp=1  the stored canary still gives its code (and so deciphers
+                                              with APP_KEY, when 2FAuth encrypts secrets)
 
 Step 3 lists the account with `withOtp`, which never advances a HOTP counter; a HOTP account
 is refused before any code is read.
@@ -16,6 +18,7 @@ import time
 from typing import Any
 
 from monitor import otp
+from monitor.checks import release
 from monitor.checks.http import (
     CheckFailure,
     Fetched,
@@ -63,6 +66,14 @@ def stored_parameters(account: dict[str, Any], what: str, status: int | None) ->
             http_status=status,
         )
     return digits, algorithm, period
+
+
+ENCRYPTION_SETTING = "/api/v1/settings/useEncryption"
+MD5_LIMITATION = (
+    "2FAuth cannot compute md5 codes at this time step (a 2FAuth limitation: the md5 truncation "
+    "offset is 13 to 15, so it reads past the 16-byte digest and answers 400)"
+)
+ENCRYPTION_REREAD = 3600.0  # seconds: the setting rarely changes, and each read costs API budget
 
 
 def token_expiry(token: str) -> float | None:
@@ -184,6 +195,13 @@ async def run_totp(ctx: InstanceContext, steps: list[Step]) -> Result:
     )
     received = time.time()
     if gen.status in (400, 422):
+        if _md5_short_offset(ctx, secret, gen, sent, received):
+            result.http_status, result.path = gen.status, "/api/v1/twofaccounts/otp"
+            result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            result.message = (
+                f"{MD5_LIMITATION}; the token and the API work, the codes are compared again at the next step"
+            )
+            return result
         if _is_decipher_error(gen):
             raise CheckFailure(
                 Kind.DECRYPT, f"2FAuth cannot decipher secrets: {api_message(gen)}", http_status=400
@@ -200,6 +218,7 @@ async def run_totp(ctx: InstanceContext, steps: list[Step]) -> Result:
     data = _json(gen, "POST /api/v1/twofaccounts/otp")
     if not isinstance(data, dict):
         raise CheckFailure(Kind.BAD_RESPONSE, "POST /api/v1/twofaccounts/otp: expected an object")
+    release.note_next_password(ctx, "next_password" in data)
     ok, what = _matches(
         secret, data, otp_type=cfg.otp_type, digits=cfg.digits, algorithm=cfg.algorithm, period=cfg.period
     )
@@ -228,25 +247,85 @@ async def run_totp(ctx: InstanceContext, steps: list[Step]) -> Result:
             )
         )
 
+    stored = ""
     if cfg.account_id:
-        await _check_stored(ctx, steps, cfg.account_id, secret)
+        await _read_encryption(ctx, steps)
+        stored = await _check_stored(ctx, steps, cfg.account_id, secret)
 
     result.http_status = gen.status
     result.path = "/api/v1/twofaccounts/otp"
     result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    result.notice = encryption_notice(ctx) if cfg.account_id else None
     if warnings:
         result.status, result.kind = Status.DEGRADED, warnings[0][0]
         result.message = "; ".join(m for _, m in warnings)
     else:
-        result.message = "2FAuth's codes match the local computation" + (
-            f" and stored account {cfg.account_id} deciphers" if cfg.account_id else ""
-        )
+        result.message = "2FAuth's codes match the local computation" + (f"; {stored}" if stored else "")
     return result
 
 
-async def _check_stored(ctx: InstanceContext, steps: list[Step], account_id: int, secret: str) -> None:
+def _md5_short_offset(ctx: InstanceContext, secret: str, gen: Fetched, sent: float, received: float) -> bool:
+    """Did 2FAuth refuse an md5 code because the truncation offset was 13 to 15 at that step?
+
+    Its otphp reads 4 bytes from the offset of a 16-byte md5 digest and fails past the end,
+    answering 400 "not a valid base32 encoded secret" for a valid secret. The server may be in
+    the step before or after ours, so every step the request could have met is looked at."""
+    cfg = ctx.inst.checks.totp
+    if cfg.otp_type != "totp" or cfg.algorithm != "md5" or gen.status != 400:
+        return False
+    if "base32" not in api_message(gen).lower():
+        return False
+    steps = {int(t) // cfg.period for t in (sent - 1, sent, received, received + 1)}
+    return any(
+        otp.md5_offset(secret, s * cfg.period, period=cfg.period) in otp.MD5_SHORT_OFFSETS for s in steps
+    )
+
+
+async def _read_encryption(ctx: InstanceContext, steps: list[Step]) -> None:
+    """Learn whether 2FAuth encrypts secrets (admin setting useEncryption), at most hourly."""
+    if time.time() < ctx.encryption_read_at + ENCRYPTION_REREAD:
+        return
+    try:
+        fetched = await fetch(ctx, steps, "encryption setting", "GET", ENCRYPTION_SETTING, auth=True)
+    except CheckFailure:
+        return  # the stored-canary step below reports the connection
+    data = fetched.json()
+    if fetched.status == 200 and isinstance(data, dict) and isinstance(data.get("value"), bool):
+        ctx.encryption, ctx.encryption_note = data["value"], ""
+    elif fetched.status == 403:
+        ctx.encryption = None
+        ctx.encryption_note = "the token's user is not a 2FAuth administrator, so it cannot read the setting"
+    elif fetched.status == 429 or fetched.status >= 500:
+        return  # try again next run
+    else:
+        ctx.encryption = None
+        ctx.encryption_note = f"GET {ENCRYPTION_SETTING} answered {fetched.status}"
+    ctx.encryption_read_at = time.time()
+
+
+def encryption_notice(ctx: InstanceContext) -> str | None:
+    """What the stored-account canary can and cannot see, for the instance page."""
+    if ctx.encryption:
+        return None
+    if ctx.encryption is False:
+        return (
+            "The APP_KEY canary is inactive: 2FAuth stores secrets in clear, so a changed APP_KEY cannot "
+            'be seen. Turn it on in 2FAuth: Settings → Security → "Protect sensitive data".'
+        )
+    return (
+        "Whether 2FAuth encrypts secrets is not known"
+        + (f" ({ctx.encryption_note})" if ctx.encryption_note else "")
+        + ': if "Protect sensitive data" (Settings → Security) is off, a changed APP_KEY cannot be seen.'
+    )
+
+
+async def _check_stored(ctx: InstanceContext, steps: list[Step], account_id: int, secret: str) -> str:
+    """Read the stored canary's code; raise on failure, else say what was shown."""
     path = f"/api/v1/twofaccounts?ids={account_id}&withOtp=1"
+    sent = time.time()
     listed = await fetch(ctx, steps, "stored canary", "GET", path, auth=True)
+    if _md5_short_offset(ctx, secret, listed, sent, time.time()):
+        return f"stored account {account_id}: {MD5_LIMITATION}"
     if listed.status == 400 and _is_decipher_error(listed):
         raise CheckFailure(
             Kind.DECRYPT,
@@ -309,3 +388,15 @@ async def _check_stored(ctx: InstanceContext, steps: list[Step], account_id: int
             "no longer deciphers to the canary secret, or canary_secret differs from the stored one",
             http_status=listed.status,
         )
+    release.note_next_password(ctx, "next_password" in code)
+    if ctx.encryption:
+        return f"stored account {account_id} deciphers with APP_KEY"
+    if ctx.encryption is False:
+        return (
+            f"stored account {account_id} gives the right code, but secrets are stored in clear, so the "
+            'APP_KEY canary is inactive (turn on Settings → Security → "Protect sensitive data")'
+        )
+    return (
+        f"stored account {account_id} gives the right code (whether its secret is encrypted is not known: "
+        f"{ctx.encryption_note or 'the encryption setting could not be read'})"
+    )

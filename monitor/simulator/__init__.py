@@ -1,4 +1,4 @@
-"""A 2FAuth v8 simulator: answers like the real app, with faults to rehearse outages.
+"""A 2FAuth simulator (release 8.0.1, or 5.4.3 as the real one answers): faults to rehearse outages.
 
 Public surface (the CLI and the tests import these names):
 
@@ -22,7 +22,7 @@ from .accounts import (
 )
 from .app import create_app
 from .cli import add_cli_arguments, main_from_args
-from .faults import DEFAULT_INSTANCE, FAULTS, FLAVOURS
+from .faults import DEFAULT_INSTANCE, FAULTS, FLAVOURS, RELEASES
 from .server import SimHandle, run, start_in_thread
 from .tokens import DEFAULT_TOKEN, make_token
 
@@ -38,6 +38,7 @@ __all__ = [
     "FAULTS",
     "FLAVOURS",
     "HOTP_ACCOUNT_ID",
+    "RELEASES",
     "STEAM_ACCOUNT_ID",
     "Account",
     "SimHandle",

@@ -77,8 +77,52 @@ def default_accounts() -> tuple[Account, ...]:
     )
 
 
-def user_json() -> dict[str, Any]:
-    """`GET /api/v1/user` for the simulated administrator."""
+# The preferences 2FAuth 5.4.3 returns for a new user (getOfficialIcons as the fixture sets it).
+V5_PREFERENCES: dict[str, Any] = {
+    "showOtpAsDot": False,
+    "revealDottedOTP": False,
+    "closeOtpOnCopy": False,
+    "copyOtpOnDisplay": False,
+    "clearSearchOnCopy": False,
+    "useBasicQrcodeReader": False,
+    "displayMode": "list",
+    "showAccountsIcons": True,
+    "kickUserAfter": 15,
+    "activeGroup": 0,
+    "rememberActiveGroup": True,
+    "viewDefaultGroupOnCopy": False,
+    "defaultGroup": 0,
+    "defaultCaptureMode": "livescan",
+    "useDirectCapture": False,
+    "useWebauthnOnly": False,
+    "getOfficialIcons": False,
+    "theme": "system",
+    "formatPassword": True,
+    "formatPasswordBy": 0.5,
+    "lang": "browser",
+    "getOtpOnRequest": True,
+    "notifyOnNewAuthDevice": False,
+    "notifyOnFailedLogin": False,
+    "timezone": "UTC",
+    "sortCaseSensitive": False,
+    "autoCloseTimeout": 2,
+    "AutoSaveQrcodedAccount": False,
+    "showEmailInFooter": True,
+}
+
+
+def user_json(*, v5: bool = False) -> dict[str, Any]:
+    """`GET /api/v1/user` for the simulated administrator (2FAuth 5 has no appSettings)."""
+    if v5:
+        return {
+            "id": DEFAULT_USER_ID,
+            "name": DEFAULT_USER_NAME,
+            "email": DEFAULT_USER_EMAIL,
+            "oauth_provider": None,
+            "authenticated_by_proxy": False,
+            "preferences": dict(V5_PREFERENCES),
+            "is_admin": True,
+        }
     return {
         "id": DEFAULT_USER_ID,
         "name": DEFAULT_USER_NAME,

@@ -18,8 +18,10 @@ from starlette.responses import JSONResponse, Response
 from .accounts import Account, user_json
 from .faults import Instance
 from .otp_params import OtpParams, clean_inputs, generate, params_from_inputs
+from .pages import spa_page
 from .responses import (
     CANNOT_DECIPHER,
+    CANNOT_DECIPHER_V5,
     NOT_FOUND,
     SERVER_ERROR,
     TOO_MANY_ATTEMPTS,
@@ -63,17 +65,29 @@ def _read(request: Request, instance: Instance, account: Account, *, secret_defa
     """One account as TwoFAccountReadResource renders it, with `otp` when `withOtp` is present."""
     query = request.query_params
     with_secret = _truthy(query["withSecret"]) if "withSecret" in query else secret_default
-    body = account.to_json(with_secret=with_secret, indecipherable=instance.has("app_key"))
+    body = account.to_json(with_secret=with_secret, indecipherable=instance.undecipherable())
     if "withOtp" in query and account.otp_type != "hotp":
-        if instance.has("app_key"):
-            raise ApiError(400, CANNOT_DECIPHER)
+        if instance.undecipherable():
+            raise _cannot_decipher(instance)
         otp = generate(_params(account), instance, at=at)
-        body["otp"] = {key: otp[key] for key in ("password", "generated_at", "next_password")}
+        keys = ("password", "generated_at") if instance.v5 else ("password", "generated_at", "next_password")
+        body["otp"] = {key: otp[key] for key in keys}
     return body
 
 
+def _cannot_decipher(instance: Instance) -> ApiError:
+    return ApiError(400, CANNOT_DECIPHER_V5 if instance.v5 else CANNOT_DECIPHER)
+
+
+def _without_next(instance: Instance, otp: dict[str, Any]) -> dict[str, Any]:
+    """2FAuth 5 has no next_password (it came with v6)."""
+    if instance.v5:
+        otp.pop("next_password", None)
+    return otp
+
+
 async def _user(request: Request, instance: Instance, params: dict[str, str]) -> Body:
-    return user_json()
+    return user_json(v5=instance.v5)
 
 
 async def _index(request: Request, instance: Instance, params: dict[str, str]) -> Body:
@@ -97,18 +111,27 @@ async def _show(request: Request, instance: Instance, params: dict[str, str]) ->
 
 async def _count(request: Request, instance: Instance, params: dict[str, str]) -> Body:
     owned = len(instance.accounts)
+    if instance.v5:
+        return {"count": owned}  # v5 and v6; {"owned", "shared", "total"} from v7
     return {"owned": owned, "shared": 0, "total": owned}
 
 
 async def _stored_otp(request: Request, instance: Instance, params: dict[str, str]) -> Body:
     account = _find(instance, params["id"])
-    if instance.has("app_key"):
-        raise ApiError(400, CANNOT_DECIPHER)
-    otp = generate(_params(account), instance)
+    if instance.undecipherable():
+        raise _cannot_decipher(instance)
+    otp = _without_next(instance, generate(_params(account), instance))
     if account.otp_type == "hotp":
         # Like 2FAuth: reading a HOTP code moves the stored counter on.
         instance.accounts[account.id] = account.with_counter(otp["counter"])
     return otp
+
+
+async def _setting(request: Request, instance: Instance, params: dict[str, str]) -> Body:
+    """`GET settings/{name}` (administrators only; the simulated user is one)."""
+    if params["name"] != "useEncryption":
+        raise ApiError(404, NOT_FOUND)
+    return {"key": "useEncryption", "value": instance.config.encryption}
 
 
 async def _inputs(request: Request) -> dict[str, Any]:
@@ -129,7 +152,7 @@ async def _inputs(request: Request) -> dict[str, Any]:
 
 
 async def _new_otp(request: Request, instance: Instance, params: dict[str, str]) -> Body:
-    return generate(params_from_inputs(await _inputs(request)), instance)
+    return _without_next(instance, generate(params_from_inputs(await _inputs(request)), instance))
 
 
 # (method, pattern, handler, needs a token); the first full match wins, as in routes/api/v1.php.
@@ -140,6 +163,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, bool]] = [
     ("GET", re.compile(r"twofaccounts/(?P<id>[0-9]+)/otp"), _stored_otp, True),
     ("POST", re.compile(r"twofaccounts/otp"), _new_otp, True),
     ("GET", re.compile(r"twofaccounts/(?P<id>[^/]+)"), _show, True),
+    ("GET", re.compile(r"settings/(?P<name>[^/]+)"), _setting, True),
 ]
 HOTP_READ = re.compile(r"twofaccounts/(?P<id>[0-9]+)/otp")
 
@@ -221,6 +245,13 @@ async def api_endpoint(request: Request) -> Response:
     instance: Instance = request.scope["sim.instance"]
     path = request.path_params.get("rest", "").strip("/")
     _count_hotp_read(instance, request.method, path)
+    if instance.v5 and _match(request.method, path) is None:
+        # 2FAuth 5 has no API fallback route: GET falls into the web app's catch-all, other
+        # methods fail at routing (405, before the rate limiter, so not counted)
+        if request.method in ("GET", "HEAD"):
+            return spa_page(instance)
+        message = f"The {request.method} method is not supported for route api/v1/{path}. "
+        return JSONResponse({"message": message + "Supported methods: GET, HEAD."}, status_code=405)
     headers, refusal = _throttle(request, instance)
     response = refusal or await _answer(request, instance, path)
     if instance.has("bad_json"):

@@ -31,10 +31,12 @@ from .api import api_endpoint
 from .faults import (
     DEFAULT_INSTANCE,
     FLAVOURS,
+    RELEASES,
     FaultSpec,
     Flavour,
     Instance,
     Registry,
+    Release,
     SimConfig,
     start_faults,
 )
@@ -235,19 +237,27 @@ def create_app(
     tokens: Iterable[str] = (DEFAULT_TOKEN,),
     accounts: Iterable[Account] | None = None,
     throttle: int = 60,
-    version: str = "8.0.1",
+    release: Release = "8.0.1",
+    version: str | None = None,
+    encryption: bool = True,
     skew: float = 120,
     delay: float = 3.0,
 ) -> Starlette:
-    """A 2FAuth v8 look-alike. `faults` is a list for the default instance, or a mapping by instance name."""
+    """A 2FAuth look-alike of `release` (8.0.1 or 5.4.3). `faults` is a list for the default instance,
+    or a mapping by instance name. `version` is what the web page shows (default: the release);
+    `encryption` is 2FAuth's "Protect sensitive data" (without it, `app_key` changes nothing)."""
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown flavour {flavour!r}; known: {', '.join(FLAVOURS)}")
+    if release not in RELEASES:
+        raise ValueError(f"unknown release {release!r}; known: {', '.join(RELEASES)}")
     config = SimConfig(
         flavour=flavour,
         tokens=frozenset([tokens] if isinstance(tokens, str) else tokens),
         accounts=tuple(accounts) if accounts is not None else default_accounts(),
         throttle=max(0, int(throttle)),
-        version=version,
+        release=release,
+        version=version or release,
+        encryption=bool(encryption),
         skew=float(skew),
         delay=float(delay),
         faults=start_faults(faults),

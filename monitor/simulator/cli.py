@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from .faults import FAULTS, FLAVOURS
+from .faults import FAULTS, FLAVOURS, RELEASES
 from .server import run
 from .tokens import DEFAULT_TOKEN
 
@@ -40,7 +40,21 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="T",
         help="accept this bearer token (repeatable; replaces the default)",
     )
-    parser.add_argument("--app-version", default="8.0.1", help="the 2FAuth version to pretend to be")
+    parser.add_argument(
+        "--release",
+        choices=RELEASES,
+        default="8.0.1",
+        help="the 2FAuth release whose API to answer with: 8.0.1 (default) or 5.4.3 (as the real v5.4.3 does)",
+    )
+    parser.add_argument(
+        "--encryption",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="2FAuth's 'Protect sensitive data': with it (default) the app_key fault breaks stored secrets",
+    )
+    parser.add_argument(
+        "--app-version", default=None, help="the version the web page shows (default: the release)"
+    )
 
 
 def main_from_args(args: argparse.Namespace) -> int:
@@ -50,7 +64,7 @@ def main_from_args(args: argparse.Namespace) -> int:
     faults = f", faults: {', '.join(args.fault)}" if args.fault else ""
 
     def announce(url: str) -> None:
-        line = f"2FAuth {args.app_version} simulator ({args.flavour}{faults}) on {url}{state}; bearer token: {tokens[0]}"
+        line = f"2FAuth {args.app_version or args.release} simulator ({args.flavour}{faults}) on {url}{state}; bearer token: {tokens[0]}"
         print(line, flush=True)
 
     # uvicorn re-raises the signal it caught once it has shut down: make SIGTERM end like Ctrl-C.
@@ -63,7 +77,9 @@ def main_from_args(args: argparse.Namespace) -> int:
             faults=args.fault,
             tokens=tokens,
             throttle=args.throttle,
+            release=args.release,
             version=args.app_version,
+            encryption=args.encryption,
             skew=args.skew,
             delay=args.delay,
             on_listening=announce,

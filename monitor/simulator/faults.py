@@ -21,6 +21,8 @@ from .accounts import Account, default_accounts
 Flavour = Literal["upstream", "probes"]
 FLAVOURS: tuple[Flavour, ...] = ("upstream", "probes")
 DEFAULT_INSTANCE = "default"
+Release = Literal["8.0.1", "5.4.3"]
+RELEASES: tuple[Release, ...] = ("8.0.1", "5.4.3")
 
 FAULTS: dict[str, str] = {
     "down": "connections refused (the Python handle closes the port) or reset without a response",
@@ -28,12 +30,13 @@ FAULTS: dict[str, str] = {
     "server_error": '500 {"message":"Server Error"} everywhere, /up included',
     "maintenance": "503 everywhere, /up included: JSON if the client asks for it, else an HTML page",
     "db_down": "API answers 500 while /up stays 200; probes' /ready fails naming the database",
-    "app_key": "stored secrets cannot be deciphered (wrong APP_KEY): stored-account OTPs answer 400",
+    "app_key": "APP_KEY changed: with encryption (the default) stored-account OTPs answer 400, else nothing changes",
     "clock_skew": "the server clock is off by `skew` seconds: codes, generated_at and Date follow it",
     "wrong_codes": "returned codes are well-formed but wrong",
     "rate_limited": "every API call answers 429 with Retry-After: 30",
     "reset": "the connection is reset in the middle of the response body",
-    "md5_refused": "algorithm md5 is refused with 400 invalid OTP parameters",
+    "md5_refused": "algorithm md5 is refused with 400 invalid OTP parameters (release 5.4.3 refuses md5 "
+    "by itself at truncation offsets 13 to 15)",
     "bad_json": "API bodies are not JSON",
     "ready_warn": "probes' /ready reports warn (200); no effect in the upstream flavour",
 }
@@ -78,7 +81,9 @@ class SimConfig:
     tokens: frozenset[str] = frozenset()
     accounts: tuple[Account, ...] = field(default_factory=default_accounts)
     throttle: int = 60
+    release: Release = "8.0.1"
     version: str = "8.0.1"
+    encryption: bool = True  # 2FAuth's useEncryption: secrets stored encrypted with APP_KEY
     skew: float = 120.0
     delay: float = 3.0
     faults: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -135,6 +140,15 @@ class Instance:
     def has(self, fault: str) -> bool:
         return fault in self.faults
 
+    @property
+    def v5(self) -> bool:
+        """Answers as 2FAuth 5.4.3 (count, no next_password, the web page for unknown API paths)."""
+        return self.config.release == "5.4.3"
+
+    def undecipherable(self) -> bool:
+        """Stored secrets fail to decipher: a changed APP_KEY matters only when they are encrypted."""
+        return "app_key" in self.faults and self.config.encryption
+
     def now(self) -> float:
         """The instance's clock: real time, plus the skew while `clock_skew` is on."""
         return time.time() + (self.skew if "clock_skew" in self.faults else 0.0)
@@ -157,6 +171,8 @@ class Instance:
         return {
             "instance": self.name,
             "flavour": self.config.flavour,
+            "release": self.config.release,
+            "encryption": self.config.encryption,
             "faults": sorted(self.faults),
             "delay": self.delay,
             "skew": self.skew,

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from monitor.otp import Algorithm, OtpType, SecretError, code_at, decode_secret, hotp
+from monitor.otp import (
+    MD5_SHORT_OFFSETS,
+    Algorithm,
+    OtpType,
+    SecretError,
+    code_at,
+    decode_secret,
+    hotp,
+    md5_offset,
+)
 
 from .faults import Instance, wrong_code
 from .responses import NOT_BASE32, ApiError, invalid_otp_parameters, validation_error
@@ -210,6 +219,16 @@ def generate(params: OtpParams, instance: Instance, *, at: int | None = None) ->
     if not _is_base32(params.secret):
         raise ApiError(400, NOT_BASE32)
     adjust = wrong_code if instance.has("wrong_codes") else str
+    if params.algorithm == "md5" and instance.v5:
+        # otphp reads 4 bytes from the truncation offset; past 12 it runs off the 16-byte md5
+        # digest ("Undefined array key 16") and 2FAuth 5.4.3 answers 400 for a valid secret
+        moment, step = (
+            (params.counter, 1)
+            if params.otp_type == "hotp"
+            else (int(instance.now()) if at is None else at, params.period)
+        )
+        if md5_offset(params.secret, moment, period=step) in MD5_SHORT_OFFSETS:
+            raise ApiError(400, NOT_BASE32)
     if params.otp_type == "hotp":
         password = hotp(params.secret, params.counter, digits=params.digits, algorithm=params.algorithm)
         return {"password": adjust(password), "otp_type": "hotp", "counter": params.counter + 1}

@@ -17,6 +17,12 @@ CANNOT_DECIPHER = {
     "message": "The secret cannot be deciphered. The APP_KEY may have changed, or the stored data is corrupted."
 }
 
+# 2FAuth 5.4.3's wording, verbatim (the real server's answer)
+CANNOT_DECIPHER_V5 = {
+    "message": "The secret cannot be deciphered. This is mainly caused by a wrong APP_KEY set in the .env "
+    "configuration file of 2Fauth or a corrupted data stored in database."
+}
+
 
 class ApiError(Exception):
     """An API answer other than 200, raised from deep inside a handler."""

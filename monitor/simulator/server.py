@@ -25,7 +25,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from .accounts import Account
 from .app import SimulatorApp, create_app
-from .faults import DEFAULT_INSTANCE, FaultSpec, Flavour, Registry
+from .faults import DEFAULT_INSTANCE, FaultSpec, Flavour, Registry, Release
 from .tokens import DEFAULT_TOKEN
 
 logger = logging.getLogger("monitor.simulator")
@@ -112,7 +112,9 @@ def run(
     tokens: Iterable[str] = (DEFAULT_TOKEN,),
     accounts: Iterable[Account] | None = None,
     throttle: int = 60,
-    version: str = "8.0.1",
+    release: Release = "8.0.1",
+    version: str | None = None,
+    encryption: bool = True,
     skew: float = 120,
     delay: float = 3.0,
     log_level: str = "warning",
@@ -128,7 +130,9 @@ def run(
         tokens=tokens,
         accounts=accounts,
         throttle=throttle,
+        release=release,
         version=version,
+        encryption=encryption,
         skew=skew,
         delay=delay,
     )
@@ -238,7 +242,9 @@ def start_in_thread(
     tokens: Iterable[str] = (DEFAULT_TOKEN,),
     accounts: Iterable[Account] | None = None,
     throttle: int = 60,
-    version: str = "8.0.1",
+    release: Release = "8.0.1",
+    version: str | None = None,
+    encryption: bool = True,
     skew: float = 120,
     delay: float = 3.0,
     log_level: str = "warning",
@@ -250,7 +256,9 @@ def start_in_thread(
         tokens=tokens,
         accounts=accounts,
         throttle=throttle,
+        release=release,
         version=version,
+        encryption=encryption,
         skew=skew,
         delay=delay,
     )

@@ -40,6 +40,8 @@ class CheckState:
     consecutive: int
     version: str | None = None
     steps: str | None = None  # JSON: the steps of the latest run
+    release: str | None = None  # what the answers showed about the 2FAuth release
+    notice: str | None = None  # standing advice (the latest run's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +92,9 @@ _UPSERT_ROLLUP = """insert into {table} (instance, "check", bucket, count, up, d
         latency_max = max(coalesce(latency_max, excluded.latency_max),
                           coalesce(excluded.latency_max, latency_max))"""
 _SAVE_STATE = """insert or replace into check_state
-    (instance, "check", status, kind, message, since, last_at, latency_ms, consecutive, version, steps)
-    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    (instance, "check", status, kind, message, since, last_at, latency_ms, consecutive, version, steps,
+     release, notice)
+    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 @dataclass(slots=True)
@@ -152,6 +155,10 @@ class HistoryWriter:
             consecutive,
             result.version or (old.version if old else None),
             steps,
+            result.release or (old.release if old else None),
+            redact(result.notice)
+            if result.notice
+            else (old.notice if old and result.status != "up" else None),
         )
         self.states[key] = state
         row = (
@@ -265,6 +272,8 @@ class HistoryWriter:
                     s.consecutive,
                     s.version,
                     s.steps,
+                    s.release,
+                    s.notice,
                 )
                 for s in states.values()
             ],

@@ -101,6 +101,13 @@ def m002_compact_results(db: Database) -> None:
     db.execute("drop index if exists idx_results_started_at")
 
 
+@history()
+def m003_release_and_notice(db: Database) -> None:
+    """What a check learnt about the 2FAuth release, and standing advice for the instance page."""
+    db.table("check_state").add_column("release", str)
+    db.table("check_state").add_column("notice", str)
+
+
 def migrate(db: Database, *sets: Migrations) -> None:
     """Apply the history migrations and any other sets, each step in its own transaction."""
     for migrations in (history, *sets):
