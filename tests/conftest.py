@@ -77,6 +77,18 @@ def instance_config(url: str, name: str = "home", *, token: bool = True, **extra
     return inst
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a value used twice in full: the monitor refuses YAML anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_config(data: Any) -> str:
+    """YAML of a configuration, as a user would write it (no anchors, keys in order)."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
+
+
 @pytest.fixture
 def write_config(tmp_path: Path):
     """write_config(dict) -> path of a YAML file in the test's folder (storage defaults there too)."""
@@ -85,7 +97,7 @@ def write_config(tmp_path: Path):
         data = dict(data)
         data.setdefault("storage", {"path": str(tmp_path / "monitor.db")})
         path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        path.write_text(dump_config(data))
         return path
 
     return write
