@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass
 
 from monitor.config import Settings
-from monitor.models import Kind, Result, Status
+from monitor.models import DAY, Kind, Result, Status
 from monitor.store import Store
 
-DAY = 86400
 BASE_LATENCY_MS = {"live": 24.0, "ready": 41.0, "totp": 165.0}
 
 

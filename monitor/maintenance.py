@@ -41,18 +41,6 @@ class Occurrence:
         """The instances it covers; empty means every instance."""
         return self.window.instances
 
-    def covers(self, instance: str) -> bool:
-        return covers(self.window, instance)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "title": self.title,
-            "description": self.description,
-            "instances": list(self.instances),
-            "start": self.start,
-            "end": self.end,
-        }
-
 
 def covers(window: MaintenanceWindow, instance: str) -> bool:
     """Does the window apply to this instance (no `instances` list: every one)?"""

@@ -38,6 +38,9 @@ class Kind(StrEnum):
 
 CHECK_NAMES = ("live", "ready", "totp")
 
+HOUR = 3600  # seconds
+DAY = 86400
+
 
 @dataclass(frozen=True, slots=True)
 class Step:

@@ -47,7 +47,6 @@ class Stats:
     last_run_monotonic: float | None = None
     started_at: float = field(default_factory=time.time)
     started_monotonic: float = field(default_factory=time.monotonic)
-    clock_jumps: int = 0
 
     def add_lag(self, seconds: float) -> None:
         self.lags.append(seconds)
@@ -329,7 +328,6 @@ class Monitor:
             if abs(jump) < CLOCK_JUMP_THRESHOLD or self._stopping:
                 continue
             log.warning("the system clock jumped %+.0fs; rescheduling every check from now", jump)
-            self.stats.clock_jumps += 1
             for inst in self.settings.instances:
                 self._schedule_checks(inst, spread=min(inst.interval, 2.0))
 

@@ -83,7 +83,7 @@ def test_upcoming_lists_in_progress_and_planned_soonest_first():
         ("DB upgrade", "03 10:00"),
         ("Nightly", "04 02:00"),  # 02:00 is within three days of 02:10
     ]
-    assert found[0].to_dict()["end"] == ts("2026-06-01T02:30:00")
+    assert found[0].end == ts("2026-06-01T02:30:00")
     assert [o.title for o in maintenance.upcoming(s, now, 3 * 86400, instance="b")] == ["Nightly"] * 4
 
 

@@ -6,10 +6,9 @@ import sqlite3
 
 import pytest
 
-from monitor.models import Kind, Result, Status, Step
+from monitor.models import DAY, Kind, Result, Status, Step
 from monitor.store import Store, StoreError
 
-DAY = 86400
 T0 = 1_780_000_000.0 // DAY * DAY  # a UTC midnight
 
 
@@ -171,3 +170,13 @@ def test_success_retention_keeps_failures_longer(store):
     kept = [(r["status"], r["started_at"]) for r in store.recent_results("home")]
     assert kept == [("up", T0 - DAY), ("down", T0 - 5 * DAY + 60)]
     assert store.uptime("home", "live", 30 * DAY, now=T0)["count"] == 3  # the rollups still count them
+
+
+def test_a_full_queue_drops_the_oldest_result_and_says_so(store, caplog):
+    """While the database cannot be written, results queue up to a bound; past it the oldest goes,
+    and the log says so instead of losing it silently."""
+    store.writer.max_pending = 2
+    for i in range(3):
+        store.writer.record(res("up", T0 + i * 60))
+    assert [p.row[2] for p in store.writer.pending] == [T0 + 60, T0 + 120]
+    assert "the oldest is dropped" in caplog.text

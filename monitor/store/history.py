@@ -18,13 +18,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from monitor.models import Result, Status, Step
+from monitor.models import DAY, HOUR, Result, Status, Step
 from monitor.secrets import redact
 
 log = logging.getLogger("monitor.store")
-
-HOUR = 3600
-DAY = 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +39,10 @@ class CheckState:
     steps: str | None = None  # JSON: the steps of the latest run
     release: str | None = None  # what the answers showed about the 2FAuth release
     notice: str | None = None  # standing advice (the latest run's)
+
+    def row(self) -> tuple[Any, ...]:
+        """The check_state row, in field order (astuple's deep copy would cost each write)."""
+        return tuple(getattr(self, name) for name in self.__slots__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +105,37 @@ class _Pending:
     transition: Transition | None
 
 
+def _add_to_rollups(sums: dict[tuple[str, str, str, int], list[Any]], row: tuple[Any, ...]) -> None:
+    """Add one result row to its hourly and daily buckets: [runs, up, degraded, down, maintenance,
+    latency sum, latency count, latency min, latency max]."""
+    instance, check, at, status, _, _, latency, *_, maint = row
+    # a run during maintenance counts only as maintenance, never as up or down
+    counts = [1 if status == s and not maint else 0 for s in ("up", "degraded", "down")]
+    for table, size in (("rollups_hourly", HOUR), ("rollups_daily", DAY)):
+        key = (table, instance, check, int(at // size * size))
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [1, *counts, maint, latency or 0.0, 0 if latency is None else 1, latency, latency]
+            continue
+        acc[0] += 1
+        for i, n in enumerate(counts, start=1):
+            acc[i] += n
+        acc[4] += maint
+        if latency is not None:
+            acc[5] += latency
+            acc[6] += 1
+            acc[7] = latency if acc[7] is None else min(acc[7], latency)
+            acc[8] = latency if acc[8] is None else max(acc[8], latency)
+
+
 class HistoryWriter:
     def __init__(self, db: Database, *, max_pending: int = 100_000) -> None:
         self.db = db
         self.states: dict[tuple[str, str], CheckState] = {}
         self.pending: deque[_Pending] = deque()
         self.max_pending = max_pending
-        self.dropped = 0
         self.healthy = True
         self.last_error: str | None = None
-        self.last_write_at: float | None = None
         self.write_seconds_total = 0.0
         self.writes_total = 0
         for row in db.query("select * from check_state"):
@@ -180,7 +202,11 @@ class HistoryWriter:
         )
         if len(self.pending) >= self.max_pending:
             self.pending.popleft()
-            self.dropped += 1
+            log.error(
+                "the database has not been writable for long: %d results are queued, so the oldest "
+                "is dropped",
+                self.max_pending,
+            )
         self.pending.append(_Pending(row, state, transition))
         return transition
 
@@ -204,7 +230,6 @@ class HistoryWriter:
         elapsed = time.perf_counter() - started
         self.write_seconds_total += elapsed
         self.writes_total += 1
-        self.last_write_at = time.time()
         if not self.healthy:
             log.warning("database writable again; %d queued results written", len(batch))
         self.healthy, self.last_error = True, None
@@ -219,65 +244,15 @@ class HistoryWriter:
         sums: dict[tuple[str, str, str, int], list[Any]] = {}
         states: dict[tuple[str, str], CheckState] = {}
         for item in batch:
-            instance, check, at, status, _, _, latency, *_, maint = item.row
-            # a run during maintenance counts only as maintenance, never as up or down
-            up = 1 if status == "up" and not maint else 0
-            degraded = 1 if status == "degraded" and not maint else 0
-            down = 1 if status == "down" and not maint else 0
-            for table, size in (("rollups_hourly", HOUR), ("rollups_daily", DAY)):
-                key = (table, instance, check, int(at // size * size))
-                acc = sums.get(key)
-                if acc is None:
-                    sums[key] = [
-                        1,
-                        up,
-                        degraded,
-                        down,
-                        maint,
-                        latency or 0.0,
-                        0 if latency is None else 1,
-                        latency,
-                        latency,
-                    ]
-                    continue
-                acc[0] += 1
-                acc[1] += up
-                acc[2] += degraded
-                acc[3] += down
-                acc[4] += maint
-                if latency is not None:
-                    acc[5] += latency
-                    acc[6] += 1
-                    acc[7] = latency if acc[7] is None else min(acc[7], latency)
-                    acc[8] = latency if acc[8] is None else max(acc[8], latency)
-            states[(instance, check)] = item.state
+            _add_to_rollups(sums, item.row)
+            states[(item.state.instance, item.state.check)] = item.state
             self._write_incident(item)
         for table in ("rollups_hourly", "rollups_daily"):
             conn.executemany(
                 _UPSERT_ROLLUP.format(table=table),
                 [(i, c, bucket, *acc) for (t, i, c, bucket), acc in sums.items() if t == table],
             )
-        conn.executemany(
-            _SAVE_STATE,
-            [
-                (
-                    s.instance,
-                    s.check,
-                    s.status,
-                    s.kind,
-                    s.message,
-                    s.since,
-                    s.last_at,
-                    s.latency_ms,
-                    s.consecutive,
-                    s.version,
-                    s.steps,
-                    s.release,
-                    s.notice,
-                )
-                for s in states.values()
-            ],
-        )
+        conn.executemany(_SAVE_STATE, [s.row() for s in states.values()])
 
     def _write_incident(self, item: _Pending) -> None:
         conn = self.db.conn
@@ -345,11 +320,6 @@ class HistoryWriter:
         """Drop in-memory state for checks removed from the configuration (their history stays)."""
         for key in [k for k in self.states if k[0] == instance and (check is None or k[1] == check)]:
             del self.states[key]
-
-
-def redact_step(step: dict[str, Any]) -> dict[str, Any]:
-    step["outcome"] = redact(step["outcome"])
-    return step
 
 
 def _steps_json(steps: list[Step]) -> str:

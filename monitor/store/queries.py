@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-HOUR = 3600
-DAY = 86400
+from monitor.models import DAY, HOUR
+
 _COUNTS = ("count", "up", "degraded", "down", "maintenance")
 _SUMS = (*_COUNTS, "latency_sum", "latency_n")
 
