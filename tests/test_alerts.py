@@ -14,6 +14,8 @@ import yaml
 
 from monitor import config
 from monitor.alerts.evaluate import AlertState, evaluate
+from monitor.notifiers.apprise import AppriseSettings
+from monitor.notifiers.webhook import WebhookSettings
 
 MINUTE = 60.0
 T0 = 1_800_000_000.0
@@ -155,7 +157,8 @@ DOC_ENV = {
         config.Alerts,
         config.Delivery,
         config.InstanceAlerts,
-        config.Notifier,
+        WebhookSettings,
+        AppriseSettings,
         config.MaintenanceWindow,
         config.NotifyTarget,
     ],

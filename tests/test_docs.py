@@ -71,3 +71,13 @@ def test_the_readme_gives_the_two_commands():
     assert "./dev demo" in README and "./dev test" in README
     ci = (ROOT / ".ci" / "run").read_text()
     assert "./dev test" in ci
+
+
+def test_every_environment_variable_is_in_the_readme_table():
+    from monitor.config.environment import CANARY_KEYS, INSTANCE_KEYS, OVERRIDES
+
+    table = README.split("### Configuration from the environment alone", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in config.ENV_VARIABLES if f"`{name}`" not in table]
+    assert missing == [], f"not in the README's environment table: {missing}"
+    read = {*INSTANCE_KEYS, *CANARY_KEYS, *OVERRIDES, "TWOFAUTH_URL", "TWOFAUTH_NAME", "MONITOR_TITLE"}
+    assert read <= set(config.ENV_VARIABLES), read - set(config.ENV_VARIABLES)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +16,10 @@ from typing import Any
 import pytest
 
 from monitor import config
-from monitor.notifiers import Alert, NotifierError, build
+from monitor.notifiers import REGISTRY, Alert, NotifierError, build
+from monitor.notifiers.webhook import WebhookSettings
 
-from .conftest import free_port, run_cli
+from .conftest import ROOT, free_port, run_cli
 
 SECRET = "whsec-test-5up3r-s3cret"
 AWKWARD = 'Büro "Nord"\n</script>\\ 🔐'
@@ -114,7 +117,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes, now: float, tolera
     )
 
 
-def notifier_config(**fields) -> config.Notifier:
+def notifier_config(**fields) -> WebhookSettings:
     raw = {
         "instances": [{"name": "home", "url": "http://127.0.0.1:9"}],
         "notifiers": [{"name": "ops", "type": "webhook", **fields}],
@@ -139,7 +142,7 @@ def alert(**changes) -> Alert:
     return Alert(**{**base, **changes})
 
 
-async def send(cfg: config.Notifier, a: Alert | None = None, delivery: str = "d-1"):
+async def send(cfg: WebhookSettings, a: Alert | None = None, delivery: str = "d-1"):
     notifier = build(cfg)
     try:
         return await notifier.send(a or alert(), delivery)
@@ -351,3 +354,29 @@ def test_test_alert_command_says_whether_each_notifier_delivered(receiver, write
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: --notifier: no notifier named 'pager' (configured: ops, phone)"
     assert SECRET not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_each_registered_notifier_is_a_configurable_type_with_its_sender(kind):
+    settings_model, sender = REGISTRY[kind]
+    url = "http://127.0.0.1:9/hook" if kind == "webhook" else "json://127.0.0.1:9/"
+    raw = {
+        "instances": [{"name": "home", "url": "http://127.0.0.1:9"}],
+        "notifiers": [{"name": "ops", "type": kind, "url": url}],
+    }
+    [cfg] = config.from_mapping(raw, env={}).notifiers
+    assert type(cfg) is settings_model
+    assert isinstance(build(cfg), sender)
+
+
+def test_notifiers_never_import_the_configuration():
+    """notifiers sit below config: no notifier names monitor.config, even for type checking,
+    and importing every notifier loads nothing of it."""
+    for source in (ROOT / "monitor" / "notifiers").glob("*.py"):
+        assert "monitor.config" not in source.read_text(), source.name
+    code = (
+        "import sys, monitor.notifiers, monitor.notifiers.apprise_child;"
+        "print([m for m in sys.modules if m.startswith('monitor.config')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

@@ -10,8 +10,7 @@ from typing import Any
 
 from monitor import config as configuration
 from monitor.config import ConfigError
-from monitor.config import Notifier as NotifierConfig
-from monitor.notifiers import NotifierError, build, make_test_alert
+from monitor.notifiers import NotifierError, NotifierSettings, build, make_test_alert
 from monitor.sanitize import clean
 from monitor.secrets import redact
 
@@ -30,7 +29,7 @@ def add_command(sub: Any) -> None:
     p.set_defaults(func=cmd_test_alert)
 
 
-async def send_tests(chosen: list[NotifierConfig]) -> list[tuple[str, bool, str]]:
+async def send_tests(chosen: list[NotifierSettings]) -> list[tuple[str, bool, str]]:
     """(name, delivered, what happened) for each notifier, sent one after the other."""
     out = []
     for cfg in chosen:

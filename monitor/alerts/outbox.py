@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from monitor.config import Delivery, Settings
-from monitor.config import Notifier as NotifierConfig
-from monitor.notifiers import Alert, Notifier, NotifierError, build
+from monitor.notifiers import Alert, Notifier, NotifierError, NotifierSettings, build
 from monitor.secrets import redact
 from monitor.store.alerts import AlertStore
 
@@ -71,7 +70,7 @@ class OutboxWorker:
         self.settings = settings
         self.clock = clock
         self.attempts: Counter[tuple[str, str]] = Counter()  # (notifier, outcome) since start
-        self._notifiers: dict[str, tuple[NotifierConfig, Notifier]] = {}
+        self._notifiers: dict[str, tuple[NotifierSettings, Notifier]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False

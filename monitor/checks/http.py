@@ -17,8 +17,6 @@ import re
 import ssl
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -26,6 +24,7 @@ import httpx
 
 from monitor.bounded import BodyError, read_capped
 from monitor.config import Instance
+from monitor.httpdates import http_date, retry_after
 from monitor.models import Kind, Status, Step
 from monitor.sanitize import clean
 from monitor.secrets import redact
@@ -330,40 +329,14 @@ def _cert_days(response: httpx.Response) -> float | None:
 RETRY_AFTER_MAX = 3600.0  # seconds: a longer Retry-After would pause the API checks for too long
 
 
-def retry_after_seconds(headers: httpx.Headers, default: float = 60.0) -> float:
-    """Retry-After as seconds (delta or HTTP date), bounded to RETRY_AFTER_MAX."""
-    return retry_after_info(headers, default)[0]
-
-
 def retry_after_info(headers: httpx.Headers, default: float = 60.0) -> tuple[float, bool]:
     """(seconds to wait, whether the server asked for more than RETRY_AFTER_MAX)."""
-    value = headers.get("retry-after", "").strip()
-    if not value:
-        return default, False
-    try:
-        asked = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return default, False
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        asked = (when - datetime.now(UTC)).total_seconds()
-    if asked != asked:  # NaN
-        return default, False
-    return max(0.0, min(asked, RETRY_AFTER_MAX)), asked > RETRY_AFTER_MAX
+    return retry_after(headers.get("retry-after"), time.time(), RETRY_AFTER_MAX) or (default, False)
 
 
 def server_time(headers: httpx.Headers) -> float | None:
     """The server's clock from its Date header."""
-    value = headers.get("date")
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
+    return http_date(headers.get("date"))
 
 
 def api_message(fetched: Fetched) -> str:

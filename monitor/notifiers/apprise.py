@@ -13,16 +13,16 @@ import json
 import logging
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from monitor import secrets
-from monitor.notifiers import Alert, NotifierError, Sent, payload
-from monitor.notifiers.webhook import TRANSIENT_4XX
-from monitor.sanitize import clean
+from pydantic import SecretStr, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from monitor.config import Notifier as NotifierConfig
+from monitor import secrets
+from monitor.notifiers import payload
+from monitor.notifiers.base import Alert, NotifierError, NotifierSettings, Sent
+from monitor.notifiers.webhook import TRANSIENT_4XX, WebhookSettings
+from monitor.sanitize import clean
 
 _ERROR_CODE = re.compile(r"error=(\d{3})")
 # Apprise logs carry URL parts; our RedactingFilter would mask them, but the worker already logs
@@ -82,8 +82,30 @@ def _notify_type(event: str) -> Any:
     }.get(event, types.INFO)
 
 
+class AppriseSettings(NotifierSettings):
+    """A `notifiers:` entry of type apprise: one Apprise URL (ntfy, Slack, Telegram, email...)."""
+
+    type: Literal["apprise"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _webhook_keys(cls, data: Any) -> Any:
+        """A webhook key here is named as such, rather than as an unknown key."""
+        if isinstance(data, dict):
+            extra = [k for k in WebhookSettings.model_fields if k not in cls.model_fields and k in data]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only for type webhook")
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        check_url(value.get_secret_value())
+        return value
+
+
 class AppriseNotifier:
-    def __init__(self, cfg: NotifierConfig) -> None:
+    def __init__(self, cfg: AppriseSettings) -> None:
         self.name = cfg.name
         self.cfg = cfg
         url = cfg.url.get_secret_value()

@@ -14,15 +14,18 @@ import logging
 import sys
 from typing import Any
 
+import apprise
+from requests.adapters import HTTPAdapter
+
+from monitor import secrets
+from monitor.bounded import SUPPORTED, _Inflater
+from monitor.notifiers.apprise import _notify_type
+
 REPLY_LIMIT = 64 * 1024
 
 
 def _cap_replies() -> None:
     """Make every `requests` reply stream, then read at most REPLY_LIMIT of it ourselves."""
-    from requests.adapters import HTTPAdapter
-
-    from monitor.bounded import SUPPORTED, _Inflater
-
     original = HTTPAdapter.send
 
     def send(self: Any, request: Any, stream: bool = False, **kwargs: Any) -> Any:
@@ -53,11 +56,6 @@ def main() -> int:
     job = json.loads(sys.stdin.read())
     logging.getLogger("apprise").propagate = False
     _cap_replies()
-    import apprise
-
-    from monitor import secrets
-    from monitor.notifiers.apprise import _notify_type
-
     secrets.register(job["url"])
     app = apprise.Apprise()
     if not app.add(job["url"]):

@@ -29,7 +29,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from monitor.notifiers import Alert
+from monitor.notifiers.base import Alert
 
 VERSION = 1
 SEVERITY = {

@@ -12,21 +12,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
+from pydantic import SecretStr, field_validator
 
 from monitor import __version__
 from monitor.bounded import BodyError, read_capped
-from monitor.notifiers import Alert, NotifierError, Sent, payload
+from monitor.httpdates import retry_after
+from monitor.notifiers import payload
+from monitor.notifiers.base import Alert, NotifierError, NotifierSettings, Sent
 from monitor.sanitize import clean
 from monitor.secrets import redact
-
-if TYPE_CHECKING:
-    from monitor.config import Notifier as NotifierConfig
 
 TRANSIENT_4XX = {408, 429}
 RETRY_AFTER_MAX = 3600.0  # seconds: a receiver cannot hold alerts back for longer than this
@@ -39,21 +40,45 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), RETRY_AFTER_MAX)
-    try:
-        return min(max(0.0, parsedate_to_datetime(value).timestamp() - now), RETRY_AFTER_MAX)
-    except (TypeError, ValueError, OverflowError):
-        return None
+class WebhookSettings(NotifierSettings):
+    """A `notifiers:` entry of type webhook: a signed JSON POST (or a Jinja2 body) to one URL."""
+
+    type: Literal["webhook"]
+    secret: SecretStr | None = None  # signs each delivery with HMAC-SHA256
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers: dict[str, SecretStr] = {}  # extra headers; values are treated as secrets
+    template: str | None = None  # Jinja2 body; each {{ value }} is inserted as a JSON literal
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL (the value is not shown)")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
+                raise ValueError(
+                    "a header name must be 1 to 64 letters, digits and - (the name is not shown)"
+                )
+            if name.lower().startswith("x-monitor-"):
+                raise ValueError(f"{name}: the X-Monitor- headers are set by the monitor")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            payload.check_template(value)
+        return value
 
 
 class WebhookNotifier:
-    def __init__(self, cfg: NotifierConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: WebhookSettings, *, clock: Callable[[], float] = time.time) -> None:
         self.name = cfg.name
         self.cfg = cfg
         self.clock = clock
@@ -109,7 +134,8 @@ class WebhookNotifier:
                 f"{detail} (a redirect: configure the final URL)", permanent=True, status=code
             )
         permanent = 400 <= code < 500 and code not in TRANSIENT_4XX
-        wait = retry_after(retry, time.time())
+        asked = retry_after(retry, time.time(), RETRY_AFTER_MAX)
+        wait = asked[0] if asked else None
         raise NotifierError(detail, permanent=permanent, status=code, retry_after=wait)
 
     async def _deliver(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, str | None]:
