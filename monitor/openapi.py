@@ -107,6 +107,14 @@ def _schemas() -> dict[str, Any]:
                 "label": STRING,
                 "url": {"type": ["string", "null"], "description": "shown only with show_url: true"},
                 "version": {"type": ["string", "null"], "description": "the 2FAuth version it reports"},
+                "release": {
+                    "type": ["string", "null"],
+                    "description": "what the answers showed about the 2FAuth release",
+                },
+                "notices": {
+                    **_array(STRING),
+                    "description": "standing notices, shown even when all is up (an inactive APP_KEY canary)",
+                },
                 "status": {"type": "string", "enum": [*STATUSES, "maintenance"]},
                 "status_text": STRING,
                 "in_maintenance": BOOL,
