@@ -7,13 +7,13 @@ through a cycle of faults, so a newcomer sees every part of the product without 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import logging
 import threading
 from typing import Any
 
 from monitor import config, simulator
+from monitor.demo_history import seed_history
+from monitor.store import Store
 
 log = logging.getLogger("monitor.demo")
 
@@ -78,20 +78,10 @@ def _cycle_faults(handle: Any, stop: threading.Event) -> None:
 
 def _seed(settings: config.Settings) -> None:
     """Write 90 days of simulated past results through the real store, once."""
-    from monitor.store import Store
-
-    seeder = None
-    for module_name in ("monitor.demo_history", "monitor.status"):
-        with contextlib.suppress(ModuleNotFoundError):
-            seeder = getattr(importlib.import_module(module_name), "seed_history", None)
-        if seeder:
-            break
-    if seeder is None:
-        return
     store = Store(settings.storage.path)
     try:
         if not store.recent_results(settings.instances[0].name, limit=1):
-            seeder(store, settings, days=90)
+            seed_history(store, settings, days=90)
             store.flush()
     finally:
         store.close()
