@@ -30,6 +30,8 @@ FAULT_CYCLE: list[tuple[list[str], dict[str, Any]]] = [
     (["maintenance"], {}),
 ]
 CYCLE_SECONDS = 45.0
+# the banner above the status, so nobody mistakes the generated history for a real one
+DEMO_NOTICE = "Demo: the instances are simulated, and the history before this run is generated."
 
 
 def demo_settings(healthy_url: str, flaky_url: str, listen: str, db: str) -> config.Settings:
@@ -58,6 +60,7 @@ def demo_settings(healthy_url: str, flaky_url: str, listen: str, db: str) -> con
             "description": "Simulated 2FAuth instances on this machine. History before the demo started "
             "is simulated; the flaky instance cycles through real faults every 45 s.",
             "refresh": "10s",
+            "notice": DEMO_NOTICE,
         },
         "instances": [
             instance("family", "Family vault", healthy_url),
