@@ -136,12 +136,12 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
     """Run the scheduler and the web server in one event loop until SIGINT or SIGTERM."""
     import uvicorn
 
-    from monitor import webconn
     from monitor.scheduler import Monitor
     from monitor.store import Store, StoreError
+    from monitor.web import connections
 
     # visitors' connections must never take the descriptors the checks need
-    open_files = webconn.raise_open_file_limit()
+    open_files = connections.raise_open_file_limit()
 
     try:
         # a short busy timeout: the store is written from the event loop, which must not stall
@@ -186,7 +186,7 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
                 lifespan="off",
                 timeout_graceful_shutdown=3,
                 server_header=False,
-                **webconn.uvicorn_settings(open_files),
+                **connections.uvicorn_settings(open_files),
             )
         )
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -268,7 +268,7 @@ def _closed_pipe() -> int:
     return EXIT_CLOSED_PIPE
 
 
-EXTENSION_MODULES = ("monitor.status", "monitor.alerts")
+EXTENSION_MODULES = ("monitor.web", "monitor.alerts")
 
 
 def _load_extensions() -> None:

@@ -7,13 +7,13 @@ through a cycle of faults, so a newcomer sees every part of the product without 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import logging
 import threading
 from typing import Any
 
 from monitor import config, simulator
+from monitor.demo_history import seed_history
+from monitor.store import Store
 
 log = logging.getLogger("monitor.demo")
 
@@ -30,6 +30,8 @@ FAULT_CYCLE: list[tuple[list[str], dict[str, Any]]] = [
     (["maintenance"], {}),
 ]
 CYCLE_SECONDS = 45.0
+# the banner above the status, so nobody mistakes the generated history for a real one
+DEMO_NOTICE = "Demo: the instances are simulated, and the history before this run is generated."
 
 
 def demo_settings(healthy_url: str, flaky_url: str, listen: str, db: str) -> config.Settings:
@@ -58,6 +60,7 @@ def demo_settings(healthy_url: str, flaky_url: str, listen: str, db: str) -> con
             "description": "Simulated 2FAuth instances on this machine. History before the demo started "
             "is simulated; the flaky instance cycles through real faults every 45 s.",
             "refresh": "10s",
+            "notice": DEMO_NOTICE,
         },
         "instances": [
             instance("family", "Family vault", healthy_url),
@@ -78,20 +81,10 @@ def _cycle_faults(handle: Any, stop: threading.Event) -> None:
 
 def _seed(settings: config.Settings) -> None:
     """Write 90 days of simulated past results through the real store, once."""
-    from monitor.store import Store
-
-    seeder = None
-    for module_name in ("monitor.demo_history", "monitor.status"):
-        with contextlib.suppress(ModuleNotFoundError):
-            seeder = getattr(importlib.import_module(module_name), "seed_history", None)
-        if seeder:
-            break
-    if seeder is None:
-        return
     store = Store(settings.storage.path)
     try:
         if not store.recent_results(settings.instances[0].name, limit=1):
-            seeder(store, settings, days=90)
+            seed_history(store, settings, days=90)
             store.flush()
     finally:
         store.close()

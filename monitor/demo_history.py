@@ -2,7 +2,7 @@
 demo page shows months of bars, a chart and a few incidents from the first second.
 
 Every generated message ends with "(simulated)"; the demo also sets `web.notice` to
-`monitor.status.DEMO_NOTICE`, so nobody mistakes the history for a real one.
+`monitor.demo.DEMO_NOTICE`, so nobody mistakes the history for a real one.
 """
 
 from __future__ import annotations

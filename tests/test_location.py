@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import config, metrics
+from monitor import config
 from monitor.models import Result, Status
 from monitor.scheduler import Monitor
+from monitor.web import metrics
 from tests.test_metrics import promtool
 
 INSTANCES = [{"name": "home", "url": "http://10.0.0.1"}]

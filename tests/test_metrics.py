@@ -10,9 +10,10 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor import config, metrics, simulator
+from monitor import config, simulator
 from monitor.models import Result, Status
 from monitor.scheduler import Monitor
+from monitor.web import metrics
 from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor)
 
 ALLOWED_LABELS = {"instance", "check", "status", "kind", "version", "le"}

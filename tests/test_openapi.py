@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from starlette.routing import Route
 
-from monitor import config, metrics, openapi, web
+from monitor import config
 from monitor.scheduler import Monitor
+from monitor.web import create_app, metrics, openapi
 from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor with history)
 
 
@@ -32,7 +33,7 @@ def test_the_document_names_exactly_the_api_routes_and_their_methods() -> None:
     settings_ = config.from_mapping({"instances": [{"name": "home", "url": "http://10.0.0.1"}]}, env={})
     saved = list(metrics.EXTRA_COLLECTORS)
     try:
-        app = web.create_app(Monitor(settings_, None))
+        app = create_app(Monitor(settings_, None))
     finally:
         metrics.EXTRA_COLLECTORS[:] = saved  # create_app registers its page cache there
     routes = {

@@ -18,10 +18,11 @@ import yaml
 from monitor import config
 from monitor.demo_history import seed_history
 from monitor.models import Kind, Result, Status
-from monitor.pages import bar_text, links_for, pct, render
-from monitor.status import Source, page_context
 from monitor.store import Store
-from monitor.wording import public_text
+from monitor.web.context import page_context
+from monitor.web.render import bar_text, links_for, pct, render
+from monitor.web.source import Source
+from monitor.web.wording import public_text
 from tests.conftest import run_cli
 
 DAY = 86400

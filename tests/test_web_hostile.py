@@ -20,7 +20,7 @@ import pytest
 from monitor import config
 from monitor.models import Result, Status
 from monitor.store import Store
-from monitor.webguard import forwarded_client
+from monitor.web.guard import forwarded_client
 
 from .conftest import ROOT, MonitorProcess, free_port, instance_config, wait_for
 from .receiver import Receiver

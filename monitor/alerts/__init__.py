@@ -93,7 +93,7 @@ def deliveries(store: Store, instance: str | None = None, limit: int = 20) -> di
 def _metrics(worker: OutboxWorker, *, add: bool) -> None:
     """Add the delivery collector to /metrics (or take it away at shutdown)."""
     try:
-        extra = importlib.import_module("monitor.metrics").EXTRA_COLLECTORS
+        extra = importlib.import_module("monitor.web.metrics").EXTRA_COLLECTORS
     except (ModuleNotFoundError, AttributeError):
         return  # no /metrics in this build
     from monitor.alerts.metrics import DeliveryCollector

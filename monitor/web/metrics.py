@@ -30,7 +30,7 @@ from monitor.models import Kind, Result, Status
 
 if TYPE_CHECKING:
     from monitor.scheduler import Monitor
-    from monitor.store import Transition
+    from monitor.store import CheckState, Transition
 
 EXTRA_COLLECTORS: list[Any] = []  # objects with collect() -> Iterable[Metric], read at every scrape
 disable_created_metrics()  # the _created series only add noise to every scrape
@@ -48,7 +48,15 @@ class MonitorCollector(Collector):
         m = self.monitor
         configured = {(i.name, c) for i in m.settings.instances for c in i.enabled_checks()}
         states = m.store.states() if m.store is not None else {}
+        yield from self._states(configured, states)
+        yield from self._latest(configured)
+        yield self._versions(states)
+        yield from self._own()
 
+    def _states(
+        self, configured: set[tuple[str, str]], states: dict[tuple[str, str], CheckState]
+    ) -> Iterator[Metric]:
+        """Each configured check's stored state: its status, why it is not up, since when, last run."""
         status = GaugeMetricFamily(
             "twofauth_check_status",
             "1 for the check's current status (up, degraded or down), 0 for the others",
@@ -81,6 +89,8 @@ class MonitorCollector(Collector):
             last.add_metric([instance, check], state.last_at)
         yield from (status, problem, since, last)
 
+    def _latest(self, configured: set[tuple[str, str]]) -> Iterator[Metric]:
+        """From the latest results in memory: clock skew, certificate and token expiry."""
         skew = GaugeMetricFamily(
             "twofauth_clock_skew_seconds",
             "The 2FAuth server's clock minus ours, from the latest TOTP flow",
@@ -97,7 +107,7 @@ class MonitorCollector(Collector):
             "When the personal access token the monitor uses expires (unix time)",
             labels=["instance"],
         )
-        for (instance, check), result in sorted(m.latest.items()):
+        for (instance, check), result in sorted(self.monitor.latest.items()):
             if (instance, check) not in configured:
                 continue
             if result.skew_s is not None:
@@ -108,15 +118,15 @@ class MonitorCollector(Collector):
                 token.add_metric([instance], round(result.started_at + result.token_days * 86400))
         yield from (skew, cert, token)
 
+    def _versions(self, states: dict[tuple[str, str], CheckState]) -> Metric:
         info = InfoMetricFamily(
             "twofauth_instance", "The 2FAuth version each instance reports", labels=["instance"]
         )
         versions = {i: s.version for (i, _), s in states.items() if s.version}
-        for inst in m.settings.instances:
+        for inst in self.monitor.settings.instances:
             if inst.name in versions:
                 info.add_metric([inst.name], {"version": versions[inst.name]})
-        yield info
-        yield from self._own()
+        return info
 
     def _own(self) -> Iterator[Metric]:
         stats = self.monitor.stats

@@ -1,7 +1,7 @@
 """Badges for READMEs and dashboards: SVG drawn here from a template (no network), and the
 shields.io endpoint JSON for those who prefer shields' own rendering.
 
-Each badge is one instance's summary from `monitor.status`, the same data the page shows.
+Each badge is one instance's summary from `monitor.web.context`, the same data the page shows.
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from monitor import charts
 from monitor.sanitize import xml_safe
-from monitor.status import Source, instance_summary, parse_window
+from monitor.web import charts
+from monitor.web.context import instance_summary, parse_window
+from monitor.web.render import ENV, pct
+from monitor.web.source import Source
 
 KINDS = ("status", "uptime", "latency")
 # shields.io's named colours, so the SVG and the endpoint JSON agree
@@ -78,8 +80,6 @@ def badge(
     now: float | None = None,
 ) -> dict[str, Any] | None:
     """{label, message, color} for one instance, or None for an unknown instance."""
-    from monitor.pages import pct
-
     if kind not in KINDS:
         raise BadgeError(f"badge must be one of {', '.join(KINDS)}")
     if label is not None and (len(label) > MAX_LABEL or not label.isprintable()):
@@ -110,8 +110,6 @@ def shields_json(data: dict[str, Any]) -> dict[str, Any]:
 
 def render_svg(data: dict[str, Any]) -> str:
     """A flat badge, like shields.io's, drawn from templates/badge.svg."""
-    from monitor.pages import ENV
-
     label_w = round(_width(data["label"]) + 10)
     message_w = round(_width(data["message"]) + 10)
     svg = ENV.get_template("badge.svg").render(

@@ -1,15 +1,12 @@
-"""HTML from the status context: the Jinja environment, its filters, links, and the static render.
+"""HTML from the status context: the Jinja environment, its filters and the links of each page.
 
-The same templates serve the live pages (`monitor.web`) and `2fauth-monitor render`, which
-writes the page as plain files for any web server. Links are relative, so both work under a
-sub-path behind a reverse proxy.
+The same templates serve the live pages (`monitor.web.handlers`) and `2fauth-monitor render`
+(`monitor.web.static_render`), which writes the page as plain files for any web server. Links are
+relative, so both work under a sub-path behind a reverse proxy.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,12 +14,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from monitor import charts
-from monitor.config import ConfigError, Settings
-from monitor.status import CHART_STEPS, WINDOWS, Source, page_context
-from monitor.wording import CHECK_TEXT
+from monitor.config import Settings
+from monitor.web import charts
+from monitor.web.context import CHART_STEPS, WINDOWS
+from monitor.web.wording import CHECK_TEXT
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # monitor/, this module being monitor/web/render.py
 # Inside a wheel the templates ship in the package; in a checkout they sit beside it.
 TEMPLATES = _PACKAGE / "templates" if (_PACKAGE / "templates").is_dir() else _PACKAGE.parent / "templates"
 STATIC = _PACKAGE / "static"
@@ -177,79 +174,3 @@ def links_for(settings: Settings, window: str, *, root: str = "", **kw: Any) -> 
     logo = settings.web.logo
     suffix = logo.suffix.lower() if logo is not None and logo.suffix.lower() in LOGO_TYPES else None
     return Links(root, window, settings.web.default_window, custom_logo=suffix, **kw)
-
-
-# --- 2fauth-monitor render --config FILE --out DIR ------------------------------------------------
-
-
-def add_render_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="write the status page as static files, for any web server")
-    p.add_argument("--config", "-c", metavar="FILE", help="YAML configuration (default: $MONITOR_CONFIG)")
-    p.add_argument("--out", "-o", metavar="DIR", required=True, help="folder to write into")
-    p.set_defaults(func=cmd_render)
-
-
-def cmd_render(args: argparse.Namespace) -> int:
-    from monitor import config as configuration
-    from monitor.store import Store, StoreError
-
-    settings = configuration.load_any(args.config)
-    db = Path(settings.storage.path)
-    if not db.is_file():
-        raise ConfigError([f"storage.path: no database at {db}: run `2fauth-monitor run` first"])
-    try:
-        store = Store(db, read_only=True)
-    except StoreError as exc:
-        raise ConfigError([f"storage.path: {exc}"]) from None
-    try:
-        count = write_site(Source(settings, store), Path(args.out))
-    finally:
-        store.db.conn.close()
-    print(f"wrote {count} files to {args.out}")
-    return 0
-
-
-def write_site(src: Source, out: Path, now: float | None = None) -> int:
-    """The whole site as files: a page per window, per instance, JSON, feed, badges, assets."""
-    from monitor import badges, feed
-
-    now = time.time() if now is None else now
-    settings = src.settings
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "instances").mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ConfigError([f"--out: cannot create {out}: {exc.strerror or exc}"]) from None
-    written: list[Path] = []
-
-    def write(rel: str, text: str) -> None:
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-
-    for window in WINDOWS:
-        ctx = page_context(src, window=window, now=now)
-        suffix = "" if window == settings.web.default_window else f"-{window}"
-        write(f"index{suffix}.html", render("index.html", ctx, links_for(settings, window, static_site=True)))
-        if window == settings.web.default_window:
-            write("status.json", json.dumps(ctx, ensure_ascii=False))
-            write("feed.atom", feed.render_feed(src, now=now))
-        for inst in settings.instances:
-            detail = page_context(src, window=window, now=now, instance=inst.name)
-            links = links_for(settings, window, root="../", static_site=True, instance_page=inst.name)
-            write(f"instances/{inst.name}{suffix}.html", render("instance.html", detail, links))
-    for inst in settings.instances:
-        for kind in ("status", "uptime", "latency"):
-            data = badges.badge(src, inst.name, kind, now=now) or badges.not_found(inst.name)
-            svg = badges.render_svg(data)
-            write(f"badge/{inst.name}/{kind}.svg", svg)
-    shutil.copytree(STATIC, out / "static", dirs_exist_ok=True)
-    written.extend(p for p in (out / "static").rglob("*") if p.is_file())
-    if settings.web.logo is not None:
-        logo = settings.web.logo
-        try:
-            shutil.copyfile(logo, out / "static" / f"logo{logo.suffix.lower()}")
-        except OSError as exc:
-            raise ConfigError([f"web.logo: cannot read {logo}: {exc.strerror or exc}"]) from None
-    return len(written)

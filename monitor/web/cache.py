@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric, SummaryMetricFamily
 
-from monitor.status import Source
 from monitor.store import Store, StoreError
+from monitor.web.source import Source
 
 if TYPE_CHECKING:
     from monitor.scheduler import Monitor

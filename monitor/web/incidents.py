@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from monitor import maintenance
 from monitor.config import Instance
-from monitor.wording import CHECK_TEXT, KIND_TEXT, SEVERITY, STATUS_TEXT, public_text
-
-if TYPE_CHECKING:
-    from monitor.status import Source
+from monitor.web.source import Source
+from monitor.web.wording import CHECK_TEXT, KIND_TEXT, SEVERITY, STATUS_TEXT, public_text
 
 # failures of one instance's checks that overlap (or follow within GROUP_GAP) and begin within
 # GROUP_SPAN of the first are one incident: an outage usually fails every check at once
@@ -29,8 +28,6 @@ def _incident(inst: Instance, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _group(src: Source, inst: Instance, parts: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    from monitor import maintenance
-
     order = list(CHECK_TEXT)
     parts.sort(key=lambda p: order.index(p["check"]) if p["check"] in order else len(order))
     main = max(parts, key=lambda p: (SEVERITY[p["status"]], -p["started_at"]))

@@ -100,5 +100,5 @@ def uvicorn_settings(open_files: int) -> dict[str, Any]:
         "h11_max_incomplete_event_size": MAX_HEAD,
         "limit_concurrency": GuardedH11.max_connections + 64,  # 503 beyond, never an accept failure
         "backlog": 2048,
-        "proxy_headers": False,  # X-Forwarded-For is read by webguard.ForwardedFor, per web.trusted_proxies
+        "proxy_headers": False,  # X-Forwarded-For is read by guard.ForwardedFor, per web.trusted_proxies
     }

@@ -7,20 +7,17 @@ raw rows are read only for one instance's detail (latest flow, latest failures).
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from monitor import maintenance
+from monitor.alerts import deliveries
 from monitor.config import Instance, Settings
-from monitor.incidents import recent_incidents
 from monitor.store.queries import DAY, HOUR, uptime_ratio
-from monitor.wording import CHECK_TEXT, KIND_TEXT, SEVERITY, STATUS_TEXT, public_text
-
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
-    from monitor.store import Store
+from monitor.web.incidents import recent_incidents
+from monitor.web.source import Source
+from monitor.web.wording import CHECK_TEXT, KIND_TEXT, SEVERITY, STATUS_TEXT, public_text
 
 WINDOWS: dict[str, float] = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "365d": 365 * DAY}
 BAR_DAYS = 90
@@ -32,7 +29,6 @@ CHART_STEPS: dict[str, tuple[bool, float]] = {
     "90d": (True, DAY),
     "365d": (True, 4 * DAY),
 }
-DEMO_NOTICE = "Demo: the instances are simulated, and the history before this run is generated."
 
 
 class WindowError(ValueError):
@@ -57,33 +53,6 @@ def parse_window(value: str | None, default: str) -> str:
     if value not in WINDOWS:
         raise WindowError(f"window must be one of {', '.join(WINDOWS)}, not '{value[:20]}'")
     return value
-
-
-@dataclass
-class Source:
-    """Where the context reads from: always the store, and the running monitor when there is one."""
-
-    settings: Settings
-    store: Store
-    monitor: Monitor | None = None
-
-    @classmethod
-    def of(cls, monitor: Monitor) -> Source:
-        assert monitor.store is not None
-        return cls(monitor.settings, monitor.store, monitor)
-
-    def latest(self, instance: str, check: str) -> dict[str, Any] | None:
-        """The newest result of one check: in memory while running, else from the database."""
-        if self.monitor is not None and (result := self.monitor.latest.get((instance, check))):
-            return result.to_dict()
-        rows = self.store.recent_results(instance, check, limit=1)
-        if not rows:
-            return None
-        if not rows[0]["steps"]:  # an up run's steps are kept with the check's state only
-            state = self.store.states().get((instance, check))
-            if state is not None and state.steps and state.last_at == rows[0]["started_at"]:
-                rows[0]["steps"] = json.loads(state.steps)
-        return rows[0]
 
 
 def refresh_seconds(settings: Settings) -> int:
@@ -296,8 +265,6 @@ def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> di
 
 def _deliveries(src: Source, inst: Instance) -> dict[str, list[dict[str, Any]]]:
     """Alert deliveries still pending or given up on, so a broken notifier is seen."""
-    from monitor.alerts import deliveries
-
     found = deliveries(src.store, inst.name, limit=20)
     return {
         state: [
@@ -337,8 +304,6 @@ def _flow(inst: Instance, result: dict[str, Any] | None) -> dict[str, Any] | Non
 
 def maintenance_windows(src: Source, now: float, instance: str | None = None) -> dict[str, list]:
     """Maintenance in progress, and the next time of each window planned within a week."""
-    from monitor import maintenance
-
     labels = {i.name: i.label for i in src.settings.instances}
     out: dict[str, list] = {"active": [], "upcoming": []}
     seen: set[int] = set()
@@ -382,11 +347,3 @@ def history(src: Source, name: str, check: str | None, window: str, now: float |
         "results": results,
         "results_truncated": len(results) == 1000,
     }
-
-
-def register() -> None:
-    """Hook into the CLI: the `render` command, and /metrics' listener in `run`."""
-    from monitor import cli, metrics, pages
-
-    cli.EXTRA_COMMANDS.append(pages.add_render_command)
-    cli.ATTACH.append(metrics.attach)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 import uuid
 
-from monitor.incidents import recent_incidents
 from monitor.sanitize import xml_safe
-from monitor.status import Source
+from monitor.web.incidents import recent_incidents
+from monitor.web.render import ENV
+from monitor.web.source import Source
 
 FEED_SIZE = 50
 
@@ -21,8 +22,6 @@ def entry_id(incident: dict) -> str:
 def render_feed(src: Source, *, now: float | None = None) -> str:
     """The newest incidents; links are absolute under `web.base_url` only (never
     taken from the request's Host header, which a visitor chooses): relative without it."""
-    from monitor.pages import ENV
-
     now = time.time() if now is None else now
     site = src.settings.web.base_url or ""
     if site and not site.endswith("/"):

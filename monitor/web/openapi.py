@@ -5,6 +5,7 @@ so an enum cannot fall behind the code. tests/test_openapi.py validates it with
 openapi-spec-validator, checks that it names exactly the /api/v1 routes, fuzzes the running
 server against it with schemathesis, and checks that every field the server sends is documented.
 Objects may gain fields in later versions: clients should ignore the ones they do not know.
+(About 400 lines, nearly all of them the schemas as data: one contract reads best in one place.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from monitor import __version__
 from monitor.config import NAME_PATTERN
 from monitor.models import CHECK_NAMES, Kind
-from monitor.status import WINDOWS
+from monitor.web.context import WINDOWS
 
 PATH = "/api/v1/openapi.json"
 STATUSES = ["up", "degraded", "down", "unknown"]
@@ -51,10 +52,23 @@ RATIO: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 BOOL: dict[str, Any] = {"type": "boolean"}
 
 
+COUNTS: dict[str, Any] = {k: COUNT for k in ("count", "up", "degraded", "down", "maintenance")}
+
+
 def _schemas() -> dict[str, Any]:
+    return {
+        **_basic_schemas(),
+        **_instance_schemas(),
+        **_incident_schemas(),
+        **_status_schemas(),
+        **_history_schemas(),
+    }
+
+
+def _basic_schemas() -> dict[str, Any]:
+    """Errors, windows, statuses and kinds, and the per-window maps."""
     windows = list(WINDOWS)
     kind = {"type": ["string", "null"], "enum": [*(str(k) for k in Kind), None]}
-    counts = {k: COUNT for k in ("count", "up", "degraded", "down", "maintenance")}
     per_window = {
         "type": "object",
         "required": windows,
@@ -72,6 +86,12 @@ def _schemas() -> dict[str, Any]:
             "properties": {w: {"type": ["number", "null"], "minimum": 0} for w in windows},
             "description": "average latency in milliseconds; null without data",
         },
+    }
+
+
+def _instance_schemas() -> dict[str, Any]:
+    """An instance as /api/v1/status shows it: its checks, daily bars and response times."""
+    return {
         "Check": _object(
             {
                 "name": {"type": "string", "enum": list(CHECK_NAMES)},
@@ -93,7 +113,7 @@ def _schemas() -> dict[str, Any]:
         "DayBar": _object(
             {
                 "day": {**INT, "description": "start of the UTC day, unix time"},
-                **counts,
+                **COUNTS,
                 "uptime": RATIO,
                 "incidents": COUNT,
                 "downtime_s": {"type": "number", "minimum": 0},
@@ -107,6 +127,14 @@ def _schemas() -> dict[str, Any]:
                 "label": STRING,
                 "url": {"type": ["string", "null"], "description": "shown only with show_url: true"},
                 "version": {"type": ["string", "null"], "description": "the 2FAuth version it reports"},
+                "release": {
+                    "type": ["string", "null"],
+                    "description": "what the answers showed about the 2FAuth release",
+                },
+                "notices": {
+                    **_array(STRING),
+                    "description": "standing notices, shown even when all is up (an inactive APP_KEY canary)",
+                },
                 "status": {"type": "string", "enum": [*STATUSES, "maintenance"]},
                 "status_text": STRING,
                 "in_maintenance": BOOL,
@@ -122,6 +150,12 @@ def _schemas() -> dict[str, Any]:
                 },
             }
         ),
+    }
+
+
+def _incident_schemas() -> dict[str, Any]:
+    """Incidents and maintenance windows."""
+    return {
         "IncidentPart": _object(
             {
                 "check": STRING,
@@ -162,6 +196,12 @@ def _schemas() -> dict[str, Any]:
                 "end": TIME,
             }
         ),
+    }
+
+
+def _status_schemas() -> dict[str, Any]:
+    """The whole /api/v1/status document."""
+    return {
         "Status": _object(
             {
                 "title": STRING,
@@ -186,9 +226,15 @@ def _schemas() -> dict[str, Any]:
             },
             "Everything the status page shows",
         ),
+    }
+
+
+def _history_schemas() -> dict[str, Any]:
+    """/api/v1/instances/{name}/history: totals, rollups and raw results."""
+    return {
         "Totals": _object(
             {
-                **counts,
+                **COUNTS,
                 "latency_sum": {"type": "number", "minimum": 0},
                 "latency_n": COUNT,
                 "uptime": RATIO,
@@ -200,7 +246,7 @@ def _schemas() -> dict[str, Any]:
                 "instance": STRING,
                 "check": STRING,
                 "bucket": {**INT, "description": "start of the hour or day, unix time"},
-                **counts,
+                **COUNTS,
                 "latency_sum": {"type": "number", "minimum": 0},
                 "latency_n": COUNT,
                 "latency_min": {"type": ["number", "null"]},
@@ -264,6 +310,37 @@ WINDOW_PARAM = {
 }
 
 
+def _history_operation() -> dict[str, Any]:
+    return {
+        "operationId": "getInstanceHistory",
+        "summary": "One instance's uptime, rollups and raw results over a window",
+        "parameters": [
+            {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "description": "the instance's name in the configuration",
+                "schema": {"type": "string", "pattern": NAME_PATTERN},
+                "example": "home",
+            },
+            {
+                "name": "check",
+                "in": "query",
+                "required": False,
+                "description": "one check only (one the instance has enabled); absent or empty: all",
+                "schema": {"type": "string", "enum": [*CHECK_NAMES, ""]},
+            },
+            WINDOW_PARAM,
+        ],
+        "responses": {
+            "200": _json("History", "hourly rollups for 24h, 7d and 30d, daily for 90d and 365d"),
+            "400": _json("Error", "an unknown window, or a check the instance does not run"),
+            "404": _json("Error", "no instance has this name"),
+            **_common(),
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document, as a JSON-ready dict (a new one each call: callers may change it)."""
     return copy.deepcopy(_document())
@@ -298,36 +375,7 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
-            "/api/v1/instances/{name}/history": {
-                "get": {
-                    "operationId": "getInstanceHistory",
-                    "summary": "One instance's uptime, rollups and raw results over a window",
-                    "parameters": [
-                        {
-                            "name": "name",
-                            "in": "path",
-                            "required": True,
-                            "description": "the instance's name in the configuration",
-                            "schema": {"type": "string", "pattern": NAME_PATTERN},
-                            "example": "home",
-                        },
-                        {
-                            "name": "check",
-                            "in": "query",
-                            "required": False,
-                            "description": "one check only (one the instance has enabled); absent or empty: all",
-                            "schema": {"type": "string", "enum": [*CHECK_NAMES, ""]},
-                        },
-                        WINDOW_PARAM,
-                    ],
-                    "responses": {
-                        "200": _json("History", "hourly rollups for 24h, 7d and 30d, daily for 90d and 365d"),
-                        "400": _json("Error", "an unknown window, or a check the instance does not run"),
-                        "404": _json("Error", "no instance has this name"),
-                        **_common(),
-                    },
-                }
-            },
+            "/api/v1/instances/{name}/history": {"get": _history_operation()},
             PATH: {
                 "get": {
                     "operationId": "getOpenApi",
