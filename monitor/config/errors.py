@@ -10,8 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from monitor.config.push import PUSH_TYPES
 from monitor.config.schema import Settings
 from monitor.notifiers import REGISTRY
+
+# lists whose entries are told apart by `type`: the list's key -> the types it accepts
+_TAGGED: dict[str, tuple[str, ...]] = {"notifiers": tuple(REGISTRY), "push": PUSH_TYPES}
 
 
 class ConfigError(Exception):
@@ -84,19 +88,19 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _user_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The path as written: without the notifier union's tag, which pydantic adds."""
-    if len(loc) >= 3 and loc[0] == "notifiers" and isinstance(loc[1], int) and loc[2] in REGISTRY:
+    """The path as written: without a tagged union's tag (notifiers, push), which pydantic adds."""
+    if len(loc) >= 3 and isinstance(loc[1], int) and loc[2] in _TAGGED.get(str(loc[0]), ()):
         loc = (*loc[:2], *loc[3:])
     return loc
 
 
 def _notifier_type_problem(err: Any, loc: tuple[Any, ...]) -> str:
-    """A notifier entry whose `type` is missing, unknown, or that is not a mapping at all."""
+    """A notifiers: or push: entry whose `type` is missing, unknown, or that is not a mapping."""
     if not isinstance(err["input"], dict):
         return f"{path_str(loc)}: {_FRIENDLY['model_type']}"
     if "type" not in err["input"]:
         return f"{path_str((*loc, 'type'))}: required"
-    names = [repr(name) for name in REGISTRY]
+    names = [repr(name) for name in _TAGGED.get(str(loc[0]) if loc else "", tuple(REGISTRY))]
     choices = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     return f"{path_str((*loc, 'type'))}: must be {choices}"
 

@@ -83,6 +83,17 @@ def _resolve_files(raw: dict[str, Any], problems: list[str]) -> None:
             )
 
 
+def _resolve_push_files(raw: dict[str, Any], problems: list[str]) -> None:
+    targets = raw.get("push")
+    for i, target in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(target, dict):
+            _read_secret_file(target, "url_file", "url", ("push", i), problems)
+            _read_secret_file(target, "token_file", "token", ("push", i), problems)
+    heartbeat = raw.get("heartbeat")
+    if isinstance(heartbeat, dict):
+        _read_secret_file(heartbeat, "url_file", "url", ("heartbeat",), problems)
+
+
 def from_mapping(raw: Any, env: Mapping[str, str] | None = None) -> Settings:
     """Validate a parsed configuration; raises ConfigError with one line per problem."""
     env = os.environ if env is None else env
@@ -92,6 +103,7 @@ def from_mapping(raw: Any, env: Mapping[str, str] | None = None) -> Settings:
     data = _substitute(raw, env, (), problems)
     apply_overrides(data, env)
     _resolve_files(data, problems)
+    _resolve_push_files(data, problems)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.config.instances import Instance, NotifyList
+from monitor.config.push import Heartbeat, PushTarget
 from monitor.fields import Duration, FrozenModel
 from monitor.notifiers import REGISTRY, NotifierSettings
 
@@ -220,6 +221,8 @@ class Settings(FrozenModel):
     # where this monitor runs (home, vps-paris): a `location` label on every metric, so that one
     # Prometheus can tell several monitors of the same instances apart
     location: str | None = None
+    push: list[PushTarget] = []  # results pushed to Uptime Kuma, Healthchecks or Gatus
+    heartbeat: Heartbeat | None = None  # the monitor's own dead man's switch
 
     @field_validator("location")
     @classmethod
@@ -259,6 +262,15 @@ class Settings(FrozenModel):
             for j, name in enumerate(window.instances):
                 if name not in instances:
                     problems.append((("maintenance", i, "instances", j), "no instance has this name"))
+        for i, pushed in enumerate(self.push):
+            inst = self.instance(pushed.instance)
+            if inst is None:
+                known_instances = ", ".join(sorted(instances))
+                problems.append(
+                    (("push", i, "instance"), f"no instance has this name (configured: {known_instances})")
+                )
+            elif pushed.check is not None and pushed.check not in inst.enabled_checks():
+                problems.append((("push", i, "check"), f"the check is not enabled on instance {inst.name}"))
         if problems:
             raise ValidationError.from_exception_data(
                 "Settings",
