@@ -173,6 +173,13 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
         loop.add_signal_handler(signal.SIGHUP, reload)
 
     await monitor.start()
+    # --- push targets (issue 13; to move into runtime.py) ---
+    from monitor.push import Pusher
+
+    pusher = Pusher(settings, monitor.latest)
+    monitor.listeners.append(pusher.listener)
+    await pusher.start()
+    # --- end push targets ---
     server = None
     server_task = None
     if sock is not None:
@@ -205,6 +212,9 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
     for hook in SHUTDOWN:
         with contextlib.suppress(Exception):
             await hook(monitor)
+    # --- push targets (issue 13) ---
+    await pusher.stop()
+    # --- end push targets ---
     store.close()
     log.info("stopped")
     return EXIT_OK
