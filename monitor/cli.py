@@ -173,13 +173,17 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
         loop.add_signal_handler(signal.SIGHUP, reload)
 
     await monitor.start()
-    # --- push targets (issue 13; to move into runtime.py) ---
+    # --- push targets and heartbeat (issue 13; to move into runtime.py) ---
+    from monitor.heartbeat import Heartbeat, readiness
     from monitor.push import Pusher
 
     pusher = Pusher(settings, monitor.latest)
     monitor.listeners.append(pusher.listener)
     await pusher.start()
-    # --- end push targets ---
+    heartbeat = Heartbeat(settings.heartbeat, lambda: readiness(monitor)) if settings.heartbeat else None
+    if heartbeat is not None:
+        await heartbeat.start()
+    # --- end push targets and heartbeat ---
     server = None
     server_task = None
     if sock is not None:
@@ -212,9 +216,11 @@ async def serve(settings: Settings, config_path: str | None, *, on_started: Any 
     for hook in SHUTDOWN:
         with contextlib.suppress(Exception):
             await hook(monitor)
-    # --- push targets (issue 13) ---
+    # --- push targets and heartbeat (issue 13) ---
     await pusher.stop()
-    # --- end push targets ---
+    if heartbeat is not None:
+        await heartbeat.stop()
+    # --- end push targets and heartbeat ---
     store.close()
     log.info("stopped")
     return EXIT_OK

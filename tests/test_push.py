@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -304,6 +305,56 @@ async def wait_async(predicate, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         await asyncio.sleep(0.05)
+
+
+# --- heartbeat --------------------------------------------------------------------------------
+
+
+def test_heartbeat_pings_while_healthy_and_fails_when_the_database_is_read_only(
+    sim, receiver, write_config, start_monitor, tmp_path
+):
+    db = tmp_path / "monitor.db"
+    inst = instance_config(sim.url, token=False, interval="1s", timeout="1s")
+    inst["checks"] = {"ready": {"enabled": False}}
+    path = write_config(
+        {
+            "storage": {"path": str(db)},
+            "instances": [inst],
+            "heartbeat": {"url": f"{receiver.url}/hb/{HEARTBEAT_UUID}", "interval": "1s"},
+        }
+    )
+    mon = start_monitor(path)
+    ok = f"/hb/{HEARTBEAT_UUID}"
+    wait_for(lambda: [c for c in receiver.calls if c[1] == ok][2:], message="three pings")
+    assert all(c[0] == "GET" for c in receiver.calls)
+    assert not [c for c in receiver.calls if c[1] == ok + "/fail"]
+    wait_for(lambda: count_results(db) >= 2, message="first results")
+    files = [str(db), f"{db}-wal"]
+    if subprocess.run(["chattr", "+i", *files], capture_output=True).returncode != 0:
+        pytest.skip("this filesystem has no immutable flag")
+    try:
+        wait_for(lambda: receiver.calls[-1][1] == ok + "/fail", timeout=15, message="the heartbeat's /fail")
+        assert receiver.calls[-1][0] == "GET"
+    finally:
+        subprocess.run(["chattr", "-i", *files], capture_output=True)
+    wait_for(lambda: receiver.calls[-1][1] == ok, timeout=15, message="pings again once writable")
+    mon.stop()
+    output = mon.output()
+    assert "heartbeat: reporting failure (database not writable)" in output
+    assert HEARTBEAT_UUID not in output
+
+
+def test_heartbeat_reports_overdue_checks():
+    """The monitor's own readiness: overdue checks fail it as /ready does."""
+    from monitor.heartbeat import readiness
+    from monitor.scheduler import Monitor
+
+    inst = {"name": "home", "url": "http://127.0.0.1:9", "interval": "10s"}
+    monitor = Monitor(config.from_mapping({"instances": [inst]}), None)
+    monitor.stats.last_run_monotonic = time.monotonic()
+    assert readiness(monitor) is None
+    monitor.stats.last_run_monotonic = time.monotonic() - 3600
+    assert readiness(monitor) == "checks overdue"
 
 
 # --- configuration ----------------------------------------------------------------------------
