@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 import time
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 from monitor import config, simulator
 from monitor.scheduler import run_all_once
 
-from .conftest import instance_config, wait_for
+from .conftest import instance_config, lag_max, peak_rss_mb, rows, wait_for
 from .hostile import HostileTwoFAuth
 
 PEAK_RSS_MB = 150  # the monitor idles near 70 MB; the bombs inflate to 256 MiB
@@ -42,28 +41,6 @@ def run_once(url: str, *, live: str = "/up", totp: bool = False, **extra):
     started = time.monotonic()
     (result,) = asyncio.run(run_all_once(settings))
     return result, time.monotonic() - started
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
-
-
-def lag_max(url: str) -> float:
-    text = httpx.get(url + "/metrics", timeout=5).text
-    match = re.search(r"^twofauth_monitor_scheduler_lag_max_seconds ([\d.e+-]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
-
-
-def rows(db, instance: str) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(
-            "select * from results where instance = ? order by started_at", (instance,)
-        ).fetchall()
-    finally:
-        conn.close()
 
 
 def watch(mon, db, seconds: float = 8.0) -> dict:

@@ -22,10 +22,8 @@ from monitor.models import Result, Status
 from monitor.store import Store
 from monitor.web.guard import forwarded_client
 
-from .conftest import ROOT, MonitorProcess, free_port, instance_config, wait_for
+from .conftest import ROOT, MonitorProcess, free_port, instance_config, lag_max, peak_rss_mb, rows, wait_for
 from .receiver import Receiver
-from .test_checks_e2e import tls_sim  # noqa: F401  (a TLS simulator whose certificate names 127.0.0.1)
-from .test_hostile_input import lag_max, peak_rss_mb, rows
 
 PASSWORD = "correct horse battery"  # noqa: S105
 
