@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,9 @@ def _fresh_secret_registry() -> Iterator[None]:
     secrets.forget_all()
     yield
     secrets.forget_all()
+
+
+AWKWARD = 'Büro "Nord"\n</script>\\ 🔐'  # an instance label that breaks naive escaping
 
 
 def free_port() -> int:
@@ -223,3 +230,163 @@ def real_plain(real_factory):
 def real_encrypted(real_factory):
     """A real 2FAuth that encrypts secrets with APP_KEY ("Protect sensitive data" on), shared."""
     return real_factory(encryption=True)
+
+
+# --- the shared, seeded monitor: one per session, for the page, API, metrics and browser tests ---
+
+
+@dataclass
+class Site:
+    url: str
+    proc: MonitorProcess
+    sim: Any
+    sim_probes: Any
+    db: Path
+    config: Path
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10, **kw)
+
+
+def _settle(url: str) -> None:
+    """Until every check has a result from this run (the seeded history ends a minute ago)."""
+
+    def fresh() -> bool:
+        body = httpx.get(url + "/api/v1/status?window=24h", timeout=5).json()
+        return all(c["age_s"] is not None and c["age_s"] < 30 for i in body["instances"] for c in i["checks"])
+
+    wait_for(fresh, timeout=30, message="a live result for every check")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """Three instances: `home` up (URL shown), `family` up (probes flavour), `office` down."""
+    from monitor import config, simulator
+    from monitor.demo_history import seed_history
+    from monitor.store import Store
+
+    tmp = tmp_path_factory.mktemp("site")
+    # the site lives for the whole session with 2 s checks, far past THROTTLE_API's 60 a minute;
+    # rate limiting has tests of its own, so it is off here
+    sim = simulator.start_in_thread(throttle=0)
+    sim_probes = simulator.start_in_thread(flavour="probes", throttle=0)
+    sim.set_faults(["server_error"], instance="office")
+    db = tmp / "monitor.db"
+    raw = {
+        "instances": [
+            instance_config(sim.url, "home", display_name="Home vault", show_url=True),
+            instance_config(sim_probes.url, "family", display_name="Family"),
+            instance_config(sim.url_for("office"), "office", display_name="Office"),
+        ],
+        "web": {"title": "Test status", "description": "Codes for the household.", "refresh": "30s"},
+        "storage": {"path": str(db)},
+    }
+    path = tmp / "monitor.yaml"
+    path.write_text(dump_config(raw))
+    store = Store(db)
+    seed_history(store, config.load(path))
+    store.close()
+    proc = MonitorProcess(path, free_port())
+    try:
+        proc.wait_live()
+        _settle(proc.url)
+        yield Site(proc.url, proc, sim, sim_probes, db, path)
+    finally:
+        proc.stop()
+        sim.stop()
+        sim_probes.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A webhook receiver on loopback (tests/receiver.py), stopped after the test."""
+    from tests.receiver import Receiver
+
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+# --- TLS, and what a running monitor costs ---------------------------------------------------
+
+
+def make_cert(tmp: Path, days: int) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, valid for `days`."""
+    key, cert = tmp / "key.pem", tmp / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            str(days),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+@pytest.fixture
+def tls_sim(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A simulated 2FAuth over TLS whose certificate (5 days left) names 127.0.0.1."""
+    import uvicorn
+
+    from monitor import simulator
+
+    key, cert = make_cert(tmp_path, days=5)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            simulator.create_app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="error",
+            ssl_keyfile=str(key),
+            ssl_certfile=str(cert),
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"https://127.0.0.1:{port}", cert
+    server.should_exit = True
+    thread.join(5)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process (VmHWM; ru_maxrss would carry the parent's)."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def lag_max(url: str) -> float:
+    """The scheduler's worst start lag, from the monitor's /metrics."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    match = re.search(r"^twofauth_monitor_scheduler_lag_max_seconds ([\d.e+-]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def rows(db: Path, instance: str) -> list[sqlite3.Row]:
+    """The stored results of one instance, oldest first."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(
+            "select * from results where instance = ? order by started_at", (instance,)
+        ).fetchall()
+    finally:
+        conn.close()

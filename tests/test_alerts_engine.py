@@ -15,8 +15,7 @@ from monitor.models import Kind, Result, Status
 from monitor.scheduler import Monitor
 from monitor.store import Store
 
-from .conftest import instance_config
-from .test_notifiers import AWKWARD, Receiver, receiver  # noqa: F401
+from .conftest import AWKWARD, instance_config
 
 
 async def until(predicate, timeout: float = 10.0, message: str = "condition"):

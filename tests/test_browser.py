@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor)
+from tests.conftest import ROOT, Site
 
 pytestmark = pytest.mark.browser
 

@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from monitor import config, simulator
 from monitor.checks import make_context, run_check
@@ -223,57 +219,6 @@ def test_sub_directory_install(sim):
 
 
 # --- TLS -------------------------------------------------------------------------------------
-
-
-def _cert(tmp: Path, days: int) -> tuple[Path, Path]:
-    key, cert = tmp / "key.pem", tmp / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            str(days),
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return key, cert
-
-
-@pytest.fixture
-def tls_sim(tmp_path):
-    key, cert = _cert(tmp_path, days=5)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            simulator.create_app(),
-            host="127.0.0.1",
-            port=port,
-            log_level="error",
-            ssl_keyfile=str(key),
-            ssl_certfile=str(cert),
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"https://127.0.0.1:{port}", cert
-    server.should_exit = True
-    thread.join(5)
 
 
 def test_certificate_expiring_soon_is_degraded_and_days_recorded(tls_sim):

@@ -81,7 +81,7 @@ def test_sigkill_loop_loses_nothing_committed(sim, write_config, start_monitor, 
         receiver.close()
     decided = delivery_ids(db)
     assert decided, "no alert was decided"
-    received = [h.get("X-Monitor-Delivery") for _, h, _ in receiver.requests]
+    received = [r["headers"].get("x-monitor-delivery") for r in receiver.requests]
     assert set(received) == decided  # every due alert arrived, and nothing else
     assert len(received) - len(set(received)) <= KILLS  # repeats only from kills mid-send
 

@@ -4,52 +4,19 @@ a real Prometheus in tests/test_several_monitors.py."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import re
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-from tests.test_prometheus_rules import OUR_METRIC, exported_names
-from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor)
-
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "deploy" / "grafana" / "dashboard.py"
-DASHBOARD = ROOT / "deploy" / "grafana" / "2fauth-monitor.json"
-
-
-def builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("grafana_dashboard", SOURCE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def committed() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text())
-
-
-def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in board["panels"] if p["type"] != "row"]
-
-
-def queries(board: dict[str, Any]) -> list[str]:
-    """Every PromQL expression of the panels."""
-    return [target["expr"] for panel in panels(board) for target in panel["targets"]]
-
-
-def concrete(expr: str) -> str:
-    """A panel's query as Grafana sends it with every location and instance chosen."""
-    for var, value in (
-        ("$__rate_interval", "1m"),
-        ("$__range", "5m"),
-        ("$instance", ".*"),
-        ("$location", ".*"),
-    ):
-        expr = expr.replace(var, value)
-    return expr
+from tests.conftest import Site
+from tests.prom import (
+    DASHBOARD,
+    OUR_METRIC,
+    builder,
+    committed,
+    concrete,
+    exported_names,
+    panels,
+    queries,
+)
 
 
 def test_the_committed_json_is_what_the_source_generates() -> None:

@@ -9,7 +9,7 @@ from monitor import config
 from monitor.models import Result, Status
 from monitor.scheduler import Monitor
 from monitor.web import metrics
-from tests.test_metrics import promtool
+from tests.prom import check_metrics
 
 INSTANCES = [{"name": "home", "url": "http://10.0.0.1"}]
 
@@ -35,7 +35,7 @@ def test_every_sample_carries_the_location_and_promtool_accepts_it() -> None:
     assert (
         'twofauth_check_latency_seconds_count{check="live",instance="home",location="vps-paris"} 1.0' in text
     )
-    checked = promtool(text)
+    checked = check_metrics(text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 

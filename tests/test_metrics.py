@@ -3,9 +3,6 @@ bounded, no secret appears; other parts can add collectors."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,15 +11,10 @@ from monitor import config, simulator
 from monitor.models import Result, Status
 from monitor.scheduler import Monitor
 from monitor.web import metrics
-from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor)
+from tests.conftest import Site
+from tests.prom import check_metrics
 
 ALLOWED_LABELS = {"instance", "check", "status", "kind", "version", "le"}
-
-
-def promtool(text: str) -> subprocess.CompletedProcess:
-    tool = shutil.which("promtool")
-    assert tool, "promtool is missing: apt-get install -y prometheus"
-    return subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
 
 
 def samples(text: str) -> dict[str, list]:
@@ -37,7 +29,7 @@ def test_promtool_accepts_the_exposition(site: Site) -> None:
     response = site.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    checked = promtool(response.text)
+    checked = check_metrics(response.text)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -108,7 +100,7 @@ def test_other_parts_add_collectors_read_at_every_scrape(tmp_path) -> None:
         metrics.EXTRA_COLLECTORS.remove(extra)
     text = body.decode()
     assert 'twofauth_alerts_open{instance="home"} 1.0' in text
-    assert promtool(text).returncode == 0
+    assert check_metrics(text).returncode == 0
     assert "twofauth_alerts_open" not in scrape.exposition(None)[0].decode()
 
 

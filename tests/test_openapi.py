@@ -16,7 +16,7 @@ from starlette.routing import Route
 from monitor import config
 from monitor.scheduler import Monitor
 from monitor.web import create_app, metrics, openapi
-from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor with history)
+from tests.conftest import Site
 
 
 def test_the_served_document_is_valid_openapi_3_1(site: Site) -> None:

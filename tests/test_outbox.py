@@ -19,7 +19,7 @@ from monitor.alerts.outbox import OutboxWorker, backoff
 from monitor.models import Kind, Result, Status
 from monitor.store import Store
 
-from .test_notifiers import SECRET, Receiver, receiver  # noqa: F401
+from .receiver import SECRET
 
 T0 = 1_800_000_000.0
 URL_TOKEN = "tok-in-path-31337"

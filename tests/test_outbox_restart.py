@@ -12,7 +12,7 @@ import time
 import httpx
 
 from .conftest import instance_config, wait_for
-from .test_notifiers import SECRET, Receiver, verify
+from .receiver import SECRET, Receiver, verify
 
 CHECKS = {"live", "ready", "totp"}
 PENDING = 'twofauth_monitor_alert_deliveries{notifier="ops",state="pending"} 3.0'

@@ -3,40 +3,10 @@ metric it names is one the monitor exports."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_web import Site, site_fixture  # noqa: F401  (the shared, seeded monitor)
-
-ROOT = Path(__file__).resolve().parent.parent
-RULES_DIR = ROOT / "deploy" / "prometheus"
-RULES = RULES_DIR / "rules.yml"
-RULE_TESTS = RULES_DIR / "rules.test.yml"
-OUR_METRIC = re.compile(r"\btwofauth_[a-z_]+\b")
-
-
-def promtool(*args: str, cwd: Path = RULES_DIR) -> subprocess.CompletedProcess:
-    tool = shutil.which("promtool")
-    assert tool, "promtool is missing: apt-get install -y prometheus"
-    return subprocess.run([tool, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
-
-
-def exported_names(exposition: str) -> set[str]:
-    """Every name a PromQL query can use for the monitor's metrics: families and their samples."""
-    names: set[str] = set()
-    for family in text_string_to_metric_families(exposition):
-        names.add(family.name)
-        names.update(sample.name for sample in family.samples)
-        if family.type == "counter":
-            names.add(family.name + "_total")
-        if family.type == "histogram":
-            names.update(family.name + s for s in ("_bucket", "_count", "_sum"))
-    return names
+from tests.conftest import Site
+from tests.prom import OUR_METRIC, RULE_TESTS, RULES, exported_names, promtool
 
 
 def rules() -> list[dict]:

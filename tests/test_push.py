@@ -28,11 +28,10 @@ GATUS_TOKEN = "gatus-bearer-9e4f21"
 HEARTBEAT_UUID = "9f1e77aa-heartbeat"
 
 
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
+def calls(receiver: Receiver) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """(method, path with query, headers in lower case, body) of every request received."""
+    with receiver.lock:
+        return [(r["method"], r["path"], r["headers"], r["body"]) for r in receiver.requests]
 
 
 def closed_port_url() -> str:
@@ -57,7 +56,7 @@ def push_config(receiver: Receiver, **extra) -> list[dict]:
 
 
 def calls_to(receiver: Receiver, prefix: str) -> list[tuple[str, str, dict[str, str], bytes]]:
-    return [c for c in list(receiver.calls) if urlsplit(c[1]).path.startswith(prefix)]
+    return [c for c in calls(receiver) if urlsplit(c[1]).path.startswith(prefix)]
 
 
 def query(path: str) -> dict[str, list[str]]:
@@ -88,7 +87,7 @@ def test_push_formats_down_then_up(sim, receiver, write_config, start_monitor, t
     q = query(gatus[1])
     assert q["success"] == ["true"] and q["error"] == [""] and q["duration"][0].endswith("ms")
     assert int(q["duration"][0].removesuffix("ms")) >= 0
-    assert gatus[2]["Authorization"] == f"Bearer {GATUS_TOKEN}"
+    assert gatus[2]["authorization"] == f"Bearer {GATUS_TOKEN}"
 
     # a TOTP outage: down, naming the check
     sim.set_faults(["wrong_codes"])
@@ -125,7 +124,7 @@ def test_push_formats_down_then_up(sim, receiver, write_config, start_monitor, t
 def test_a_down_or_slow_push_receiver_never_delays_checks(sim, write_config, start_monitor, tmp_path):
     """One target refusing connections, one answering after 20 s: checks every second go on."""
     slow = Receiver()
-    slow.delay = 20.0
+    slow.hang = True  # holds each answer until stopped
     try:
         inst = instance_config(sim.url, token=False, interval="1s", timeout="1s")
         inst["checks"] = {"ready": {"enabled": False}}
@@ -160,7 +159,7 @@ def test_a_down_or_slow_push_receiver_never_delays_checks(sim, write_config, sta
         assert "push 1 (uptime_kuma, home) failed" in output
         assert KUMA_TOKEN not in output and HC_UUID not in output
     finally:
-        slow.close()
+        slow.stop()
 
 
 def count_results(db: Path) -> int:
@@ -214,13 +213,13 @@ def test_one_round_of_checks_makes_one_push_and_a_check_target_only_its_check(re
                 latest[(r.instance, r.check)] = r
                 pusher.listener(r, None, False)
                 await asyncio.sleep(0.1)
-            await wait_async(lambda: len(receiver.calls) >= 2)
+            await wait_async(lambda: len(receiver.requests) >= 2)
             await asyncio.sleep(1.5)  # no second push for the same round
         finally:
             await pusher.stop()
 
     asyncio.run(scenario())
-    paths = sorted(c[1] for c in receiver.calls)
+    paths = sorted(c[1] for c in calls(receiver))
     assert len(paths) == 2, paths
     whole = query(next(p for p in paths if p.startswith("/api/push/whole")))
     assert (
@@ -235,7 +234,7 @@ def test_one_round_of_checks_makes_one_push_and_a_check_target_only_its_check(re
 def test_a_failed_push_is_retried_within_the_interval(receiver):
     from monitor.push import Pusher
 
-    receiver.refuse_next = 2  # two 503s, then accepted
+    receiver.status = 503  # two attempts answered 503, then accepted
     settings = settings_for(
         receiver, [{"type": "healthchecks", "url": f"{receiver.url}/ping/x", "instance": "home"}]
     )
@@ -246,14 +245,17 @@ def test_a_failed_push_is_retried_within_the_interval(receiver):
         await pusher.start()
         try:
             pusher.listener(latest[("home", "live")], None, False)
-            await wait_async(lambda: receiver.calls, timeout=9)
+            await wait_async(lambda: len(receiver.requests) >= 2, timeout=9)
+            receiver.status = 200
+            await wait_async(lambda: len(receiver.requests) >= 3, timeout=9)
+            await asyncio.sleep(1.5)  # delivered: no further attempt
         finally:
             await pusher.stop()
 
     asyncio.run(scenario())
-    assert receiver.refused == 2
-    assert [(c[0], c[1]) for c in receiver.calls] == [("POST", "/ping/x/fail")]
-    assert receiver.calls[0][3] == b"down: live (connect: refused)"
+    got = calls(receiver)
+    assert [(c[0], c[1]) for c in got] == [("POST", "/ping/x/fail")] * 3
+    assert {c[3] for c in got} == {b"down: live (connect: refused)"}
 
 
 def test_a_redirect_is_not_followed(receiver):
@@ -269,10 +271,10 @@ def test_a_redirect_is_not_followed(receiver):
     redirecting = RedirectServer(other.url)
     try:
         asyncio.run(scenario())
-        assert other.calls == []
+        assert other.requests == []
     finally:
         redirecting.close()
-        other.close()
+        other.stop()
 
 
 class RedirectServer:
@@ -325,19 +327,19 @@ def test_heartbeat_pings_while_healthy_and_fails_when_the_database_is_read_only(
     )
     mon = start_monitor(path)
     ok = f"/hb/{HEARTBEAT_UUID}"
-    wait_for(lambda: [c for c in receiver.calls if c[1] == ok][2:], message="three pings")
-    assert all(c[0] == "GET" for c in receiver.calls)
-    assert not [c for c in receiver.calls if c[1] == ok + "/fail"]
+    wait_for(lambda: [c for c in calls(receiver) if c[1] == ok][2:], message="three pings")
+    assert all(c[0] == "GET" for c in calls(receiver))
+    assert not [c for c in calls(receiver) if c[1] == ok + "/fail"]
     wait_for(lambda: count_results(db) >= 2, message="first results")
     files = [str(db), f"{db}-wal"]
     if subprocess.run(["chattr", "+i", *files], capture_output=True).returncode != 0:
         pytest.skip("this filesystem has no immutable flag")
     try:
-        wait_for(lambda: receiver.calls[-1][1] == ok + "/fail", timeout=15, message="the heartbeat's /fail")
-        assert receiver.calls[-1][0] == "GET"
+        wait_for(lambda: calls(receiver)[-1][1] == ok + "/fail", timeout=15, message="the heartbeat's /fail")
+        assert calls(receiver)[-1][0] == "GET"
     finally:
         subprocess.run(["chattr", "-i", *files], capture_output=True)
-    wait_for(lambda: receiver.calls[-1][1] == ok, timeout=15, message="pings again once writable")
+    wait_for(lambda: calls(receiver)[-1][1] == ok, timeout=15, message="pings again once writable")
     mon.stop()
     output = mon.output()
     assert "heartbeat: reporting failure (database not writable)" in output

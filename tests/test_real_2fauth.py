@@ -283,7 +283,7 @@ def _degraded_run(
 
 
 def _events(receiver: Receiver, since: int) -> list[dict[str, Any]]:
-    return [json.loads(body) for _, _, body in receiver.requests[since:]]
+    return [json.loads(r["body"]) for r in receiver.requests[since:]]
 
 
 def _status(mon) -> dict[str, Any]:

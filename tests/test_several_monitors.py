@@ -24,9 +24,8 @@ import yaml
 
 from monitor import simulator
 from tests.conftest import free_port, instance_config, wait_for
+from tests.prom import RULES, committed, concrete, queries
 from tests.receiver import Receiver
-from tests.test_grafana_dashboard import committed, concrete, queries
-from tests.test_prometheus_rules import RULES
 
 pytestmark = pytest.mark.slow
 SEVERAL = "TwoFAuthDownFromSeveralLocations"
@@ -188,7 +187,7 @@ def alerts(prometheus: str, state: str | None = None) -> list[dict[str, Any]]:
 
 def delivered(receiver: Receiver) -> list[dict[str, Any]]:
     """The alerts Alertmanager posted to the webhook, firing or resolved."""
-    return [alert for _, _, body in list(receiver.requests) for alert in json.loads(body)["alerts"]]
+    return [alert for r in list(receiver.requests) for alert in json.loads(r["body"])["alerts"]]
 
 
 def test_down_from_two_locations_fires_and_one_failing_path_does_not(stack: dict[str, Any]) -> None:

@@ -7,77 +7,14 @@ from __future__ import annotations
 import http.client
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from monitor import config, simulator
-from monitor.demo_history import seed_history
-from monitor.store import Store
-from tests.conftest import MonitorProcess, free_port, instance_config, wait_for
+from monitor import simulator
+from tests.conftest import Site, wait_for
 
 HTML = {"Accept": "text/html"}
-
-
-@dataclass
-class Site:
-    url: str
-    proc: MonitorProcess
-    sim: Any
-    sim_probes: Any
-    db: Path
-    config: Path
-
-    def get(self, path: str, **kw: Any) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10, **kw)
-
-
-def _settle(url: str) -> None:
-    """Until every check has a result from this run (the seeded history ends a minute ago)."""
-
-    def fresh() -> bool:
-        body = httpx.get(url + "/api/v1/status?window=24h", timeout=5).json()
-        return all(c["age_s"] is not None and c["age_s"] < 30 for i in body["instances"] for c in i["checks"])
-
-    wait_for(fresh, timeout=30, message="a live result for every check")
-
-
-@pytest.fixture(scope="session", name="site")
-def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """Three instances: `home` up (URL shown), `family` up (probes flavour), `office` down."""
-    tmp = tmp_path_factory.mktemp("site")
-    sim = simulator.start_in_thread()
-    sim_probes = simulator.start_in_thread(flavour="probes")
-    sim.set_faults(["server_error"], instance="office")
-    db = tmp / "monitor.db"
-    raw = {
-        "instances": [
-            instance_config(sim.url, "home", display_name="Home vault", show_url=True),
-            instance_config(sim_probes.url, "family", display_name="Family"),
-            instance_config(sim.url_for("office"), "office", display_name="Office"),
-        ],
-        "web": {"title": "Test status", "description": "Codes for the household.", "refresh": "30s"},
-        "storage": {"path": str(db)},
-    }
-    path = tmp / "monitor.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    store = Store(db)
-    seed_history(store, config.load(path))
-    store.close()
-    proc = MonitorProcess(path, free_port())
-    try:
-        proc.wait_live()
-        _settle(proc.url)
-        yield Site(proc.url, proc, sim, sim_probes, db, path)
-    finally:
-        proc.stop()
-        sim.stop()
-        sim_probes.stop()
 
 
 def test_page_shows_every_instance_with_status_in_words_and_the_banner(site: Site) -> None:

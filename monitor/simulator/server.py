@@ -56,12 +56,16 @@ class _SimServer(uvicorn.Server):
         self.address = address
         self.listening = True
         self.loop: asyncio.AbstractEventLoop | None = None
+        # uvicorn's `started` turns true inside its startup, before a `down` at start has closed the
+        # port: callers wait for `ready`, so that their first set_faults comes after that close
+        self.ready = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
         self.loop = asyncio.get_running_loop()
+        await super().startup(sockets)
         if self.registry.get(DEFAULT_INSTANCE).has("down"):
             await self.set_listening(False)
+        self.ready = True
 
     async def set_listening(self, on: bool) -> None:
         """Close the listening socket (connections refused) or open a new one on the same port."""
@@ -217,7 +221,7 @@ class SimHandle:
 
 def _wait_until_serving(handle: SimHandle, thread: threading.Thread, server: _SimServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
+    while not server.ready:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the simulator did not start")
         time.sleep(0.01)
