@@ -21,12 +21,12 @@ def _http_url(value: SecretStr) -> SecretStr:
     return value
 
 
-class PushBase(FrozenModel):
+class _UrlTarget(FrozenModel):
+    """A URL the monitor reports to, given inline or in a file, and how long one attempt may take."""
+
     url: SecretStr | None = None  # a secret: whoever knows a push URL can report for it
     url_file: Path | None = None  # a file holding the URL (Docker and Kubernetes secrets)
-    instance: str = Field(min_length=1)
-    check: Literal["live", "ready", "totp"] | None = None  # default: the instance as a whole
-    timeout: Duration = 10.0  # one attempt; retries stay within the instance's interval
+    timeout: Duration = 10.0  # one attempt
 
     @field_validator("url")
     @classmethod
@@ -34,7 +34,7 @@ class PushBase(FrozenModel):
         return None if value is None else _http_url(value)
 
     @model_validator(mode="after")
-    def _one_url(self) -> PushBase:
+    def _one_url(self) -> _UrlTarget:
         if self.url is not None and self.url_file is not None:
             raise ValueError("set url or url_file, not both")
         if self.url is None and self.url_file is None:  # an unreadable url_file is reported alone
@@ -46,6 +46,12 @@ class PushBase(FrozenModel):
     def target_url(self) -> str:
         assert self.url is not None
         return self.url.get_secret_value()
+
+
+class PushBase(_UrlTarget):
+    instance: str = Field(min_length=1)
+    check: Literal["live", "ready", "totp"] | None = None  # default: the instance as a whole
+    # retries of one push stay within the instance's interval
 
 
 class UptimeKumaPush(PushBase):
@@ -82,31 +88,13 @@ class GatusPush(PushBase):
 PushTarget = Annotated[UptimeKumaPush | HealthchecksPush | GatusPush, Field(discriminator="type")]
 
 
-class Heartbeat(FrozenModel):
+class Heartbeat(_UrlTarget):
     """GET {url} every interval while the monitor is ready; GET {url}/fail when it is not."""
 
-    url: SecretStr | None = None
-    url_file: Path | None = None
     interval: Duration = 60.0
-    timeout: Duration = 10.0
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: SecretStr | None) -> SecretStr | None:
-        return None if value is None else _http_url(value)
 
     @model_validator(mode="after")
     def _bounds(self) -> Heartbeat:
-        if self.url is not None and self.url_file is not None:
-            raise ValueError("set url or url_file, not both")
-        if self.url is None and self.url_file is None:  # an unreadable url_file is reported alone
-            raise ValueError("url is required (or url_file)")
         if self.interval < 1:
             raise ValueError("interval must be at least 1s")
-        if not 0 < self.timeout <= 60:
-            raise ValueError("timeout must be more than 0s and at most 60s")
         return self
-
-    def target_url(self) -> str:
-        assert self.url is not None
-        return self.url.get_secret_value()
