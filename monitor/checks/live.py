@@ -50,7 +50,6 @@ SPEC = CheckSpec(
     name="live",
     label="Web server",
     description="answers HTTP",
-    title="live check",
     settings=ProbeCheck,
     runner=run_live,
     dash="",

@@ -93,7 +93,6 @@ SPEC = CheckSpec(
     name="ready",
     label="Readiness",
     description="app, database and cache ready",
-    title="ready check",
     settings=ReadyCheck,
     runner=run_ready,
     uses_api=_through_api,

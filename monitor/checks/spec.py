@@ -59,7 +59,6 @@ class CheckSpec:
     name: str  # the key under `checks:`, in URLs, metrics and the database
     label: str  # what the status page calls it: "Web server"
     description: str  # the page's one line under the label: "answers HTTP"
-    title: str  # what an alert calls it: "live check"
     settings: type[CheckSettings]  # the model of `checks.<name>:`
     runner: Runner  # runner(ctx, settings, steps) -> Result; raises CheckFailure for an outcome
     # whether a run now spends the 2FAuth API budget: skipped while 2FAuth asks to wait (Retry-After)

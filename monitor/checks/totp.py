@@ -236,7 +236,6 @@ SPEC = CheckSpec(
     name="totp",
     label="TOTP codes",
     description="generates the right one-time codes",
-    title="TOTP flow",
     settings=TotpCheck,
     runner=run_totp,
     uses_api=always,

@@ -43,7 +43,6 @@ SPEC = CheckSpec(
     name="manifest",
     label="Web app manifest",
     description="serves the file phones install the app from",
-    title="manifest check",
     settings=ManifestCheck,
     runner=run_manifest,
     dash="8 2 2 2",
