@@ -12,11 +12,12 @@ import random
 import time
 from dataclasses import dataclass
 
+from monitor.checks import SPECS
 from monitor.config import Settings
 from monitor.models import DAY, Kind, Result, Status
 from monitor.store import Store
 
-BASE_LATENCY_MS = {"live": 24.0, "ready": 41.0, "totp": 165.0}
+BASE_LATENCY_MS = {name: spec.demo_latency_ms for name, spec in SPECS.items()}
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Episode:
 
 def episodes(rng: random.Random, days: int) -> list[Episode]:
     """A few incidents of the kinds 2FAuth self-hosters meet, at places that vary per instance."""
-    every = ("live", "ready", "totp")
+    every = tuple(SPECS)
     found = [
         Episode(
             rng.uniform(9, 14),

@@ -36,7 +36,35 @@ class Kind(StrEnum):
     NOT_READY = "not_ready"  # a readiness endpoint names failing components
 
 
-CHECK_NAMES = ("live", "ready", "totp")
+# The status a result of each kind gets unless its check decides otherwise. Degraded: the instance
+# still serves codes, someone should look. Down: users are hurt now. The one exception is decided by
+# its check: not_ready is down when a readiness endpoint reports fail, degraded when it reports warn
+# (see default_status). The README's error-kinds table shows this mapping.
+KIND_STATUS: dict[Kind, Status] = {
+    Kind.TIMEOUT: Status.DOWN,
+    Kind.CONNECT: Status.DOWN,
+    Kind.TLS: Status.DOWN,
+    Kind.HTTP_STATUS: Status.DOWN,
+    Kind.SERVER_ERROR: Status.DOWN,
+    Kind.MAINTENANCE: Status.DOWN,
+    Kind.NOT_A_HEALTH_ENDPOINT: Status.DOWN,
+    Kind.AUTH: Status.DOWN,
+    Kind.RATE_LIMITED: Status.DEGRADED,
+    Kind.BAD_RESPONSE: Status.DOWN,
+    Kind.OTP_MISMATCH: Status.DOWN,
+    Kind.CLOCK_SKEW: Status.DEGRADED,
+    Kind.DECRYPT: Status.DOWN,
+    Kind.CERT_EXPIRY: Status.DEGRADED,
+    Kind.TOKEN_EXPIRY: Status.DEGRADED,
+    Kind.CONFIG: Status.DEGRADED,
+    Kind.NOT_READY: Status.DOWN,
+}
+
+
+def default_status(kind: Kind, *, warn: bool = False) -> Status:
+    """The status a result of this kind gets; `warn`: the target itself says warn, not fail."""
+    return Status.DEGRADED if warn else KIND_STATUS[kind]
+
 
 HOUR = 3600  # seconds
 DAY = 86400

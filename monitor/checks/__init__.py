@@ -1,28 +1,37 @@
-"""Check runners: one signature, a name -> runner dict, and one wrapper that turns every outcome,
-including timeouts and our own bugs, into a Result. A check never raises."""
+"""The check types, one spec each (monitor/checks/spec.py), and one wrapper that turns every outcome,
+including timeouts and our own bugs, into a Result. A check never raises.
+
+A new check type is one module beside live.py, ready.py and totp.py, and one line in SPECS."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
-from monitor.checks import release
-from monitor.checks.http import CheckFailure, InstanceContext, make_context
-from monitor.checks.probe import run_live, run_ready
-from monitor.checks.totp import run_totp
-from monitor.models import Kind, Result, Status, Step
+from monitor.checks import live, ready, totp
+from monitor.checks.context import InstanceContext, InstanceSettings, make_context
+from monitor.checks.http import CheckFailure
+from monitor.checks.release import describe as describe_release
+from monitor.checks.spec import CheckSettings, CheckSpec
+from monitor.models import Kind, Result, Status, Step, default_status
 from monitor.sanitize import bound_result
 from monitor.secrets import redact
 
-__all__ = ["RUNNERS", "InstanceContext", "make_context", "run_check"]
+__all__ = [
+    "SPECS",
+    "CheckSettings",
+    "CheckSpec",
+    "InstanceContext",
+    "InstanceSettings",
+    "make_context",
+    "run_check",
+]
 
 log = logging.getLogger("monitor.checks")
 
-Runner = Callable[[InstanceContext, list[Step]], Awaitable[Result]]
-RUNNERS: dict[str, Runner] = {"live": run_live, "ready": run_ready, "totp": run_totp}
-API_CHECKS = {"totp"}  # checks that spend the 2FAuth API rate limit (ready may, in API mode)
+# Every check type, in the order the page shows them and an instance runs them.
+SPECS: dict[str, CheckSpec] = {s.name: s for s in (live.SPEC, ready.SPEC, totp.SPEC)}
 
 
 def _cert_owner(ctx: InstanceContext) -> str | None:
@@ -35,13 +44,12 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
     """Run one check within the instance's timeout; always returns a Result."""
     wall, started = time.time(), time.perf_counter()
     now = time.time()
-    if ctx.rate_limited_until > now and (
-        check in API_CHECKS or (check == "ready" and ctx.ready_mode == "api")
-    ):
+    spec = SPECS[check]
+    if ctx.rate_limited_until > now and spec.uses_api(ctx):
         return Result(
             ctx.inst.name,
             check,
-            Status.DEGRADED,
+            default_status(Kind.RATE_LIMITED),
             Kind.RATE_LIMITED,
             f"skipped: 2FAuth asked to wait {ctx.rate_limited_until - now:.0f}s more (Retry-After)",
             started_at=wall,
@@ -50,7 +58,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
     steps: list[Step] = []
     try:
         async with asyncio.timeout(ctx.inst.timeout):
-            result = await RUNNERS[check](ctx, steps)
+            result = await spec.runner(ctx, ctx.inst.check_settings(check), steps)
     except CheckFailure as exc:
         result = Result(
             ctx.inst.name,
@@ -68,7 +76,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
         result = Result(
             ctx.inst.name,
             check,
-            Status.DOWN,
+            default_status(Kind.TIMEOUT),
             Kind.TIMEOUT,
             f"no complete answer within {ctx.inst.timeout:g}s",
             started_at=wall,
@@ -78,7 +86,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
         result = Result(
             ctx.inst.name,
             check,
-            Status.DOWN,
+            default_status(Kind.BAD_RESPONSE),
             Kind.BAD_RESPONSE,
             redact(f"unexpected answer: {type(exc).__name__}: {exc}")[:300],
             started_at=wall,
@@ -87,7 +95,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     result.steps = steps
     result.version = result.version or ctx.version
-    result.release = result.release or release.describe(ctx)
+    result.release = result.release or describe_release(ctx)
     if result.path is None and result.steps:
         result.path = result.steps[-1].path
     _apply_cert_expiry(ctx, check, result)
@@ -99,5 +107,5 @@ def _apply_cert_expiry(ctx: InstanceContext, check: str, result: Result) -> None
         return
     limit_days = ctx.inst.cert_expiry_warning / 86400
     if result.cert_days < limit_days:
-        result.status, result.kind = Status.DEGRADED, Kind.CERT_EXPIRY
+        result.status, result.kind = default_status(Kind.CERT_EXPIRY), Kind.CERT_EXPIRY
         result.message = f"the TLS certificate expires in {result.cert_days:.1f} days; renew it"

@@ -10,26 +10,23 @@ Error tree (what `fetch` raises, always a `CheckFailure`):
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import re
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from monitor.bounded import BodyError, read_capped
-from monitor.config import Instance
+from monitor.checks.context import InstanceContext, origin
 from monitor.httpdates import http_date, retry_after
-from monitor.models import Kind, Status, Step
+from monitor.models import Kind, Status, Step, default_status
 from monitor.sanitize import clean
 from monitor.secrets import redact
 
-USER_AGENT = "2fauth-monitor/0.1 (+synthetic check)"
 MAX_REDIRECTS = 5
 
 
@@ -41,14 +38,14 @@ class CheckFailure(Exception):
         kind: Kind,
         message: str,
         *,
-        status: Status = Status.DOWN,
+        status: Status | None = None,
         http_status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = redact(message)
-        self.status = status
+        self.status = default_status(kind) if status is None else status
         self.http_status = http_status
         self.retry_after = retry_after
 
@@ -84,81 +81,6 @@ def is_invalid(value: Any) -> bool:
     return value is _INVALID
 
 
-@dataclass
-class InstanceContext:
-    """What the checks of one instance share between runs."""
-
-    inst: Instance
-    client: httpx.AsyncClient
-    live_path: str | None = None  # discovered in auto mode
-    ready_mode: str | None = None  # "endpoint" or "api", discovered in auto mode
-    discovered_at: float = 0.0
-    rate_limited_until: float = 0.0  # wall clock; API checks skip until then
-    version: str | None = None
-    version_tried_at: float = 0.0
-    # what the answers showed about the 2FAuth release (monitor.checks.release)
-    api_facts: dict[str, Any] = field(default_factory=dict)
-    api_facts_probed_at: float = 0.0
-    encryption: bool | None = None  # 2FAuth's useEncryption setting; None = not known
-    encryption_note: str = ""  # why it is not known
-    encryption_read_at: float = 0.0
-    origin: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.origin = _origin(self.inst.url)
-
-    @property
-    def token(self) -> str | None:
-        return self.inst.token.get_secret_value() if self.inst.token else None
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-@functools.lru_cache(maxsize=64)
-def _ssl_context(insecure: bool, ca_bundle: str | None, version: tuple[int, int] | None) -> ssl.SSLContext:
-    """One TLS context per trust setting, shared by every client: building one loads the whole CA
-    store (23 ms and 0.7 MB each, measured), which at 10,000 instances was minutes and gigabytes.
-    `version` (the bundle's mtime and size) makes an edited bundle load again on reload."""
-    if insecure:
-        return httpx.create_ssl_context(verify=False, trust_env=False)
-    if ca_bundle:
-        return ssl.create_default_context(cafile=ca_bundle)
-    return httpx.create_ssl_context(verify=True, trust_env=False)
-
-
-def _bundle_version(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None  # ssl reports the missing file with its own message
-    return st.st_mtime_ns, st.st_size
-
-
-def make_client(inst: Instance) -> httpx.AsyncClient:
-    """One pooled client per instance: connections are reused between its checks."""
-    bundle = None if inst.insecure or not inst.ca_bundle else str(inst.ca_bundle)
-    verify = _ssl_context(inst.insecure, bundle, _bundle_version(bundle) if bundle else None)
-    return httpx.AsyncClient(
-        verify=verify,
-        timeout=httpx.Timeout(inst.timeout),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=90),
-        headers={"User-Agent": USER_AGENT},
-        trust_env=False,
-    )
-
-
-def make_context(inst: Instance) -> InstanceContext:
-    return InstanceContext(inst, make_client(inst))
-
-
 async def fetch(
     ctx: InstanceContext,
     steps: list[Step],
@@ -174,7 +96,7 @@ async def fetch(
     url = ctx.inst.url + path
     headers = {"Accept": accept, "Accept-Encoding": "identity"}  # health answers are small
     for _ in range(MAX_REDIRECTS + 1):
-        if auth and ctx.token and _origin(url) == ctx.origin:
+        if auth and ctx.token and origin(url) == ctx.origin:
             headers["Authorization"] = f"Bearer {ctx.token}"
         else:
             headers.pop("Authorization", None)
@@ -202,10 +124,10 @@ async def fetch(
             steps.append(
                 Step(name, method, shown, fetched.status, fetched.elapsed_ms, f"redirect to {target}")
             )
-            if _origin(target) != ctx.origin:
+            if origin(target) != ctx.origin:
                 raise CheckFailure(
                     Kind.HTTP_STATUS,
-                    f"{method} {shown} redirects to another host ({_origin(target)}); not followed, so the "
+                    f"{method} {shown} redirects to another host ({origin(target)}); not followed, so the "
                     "token is never sent there: check the instance URL",
                     http_status=fetched.status,
                 )
@@ -383,7 +305,6 @@ def classify_status(fetched: Fetched, what: str) -> CheckFailure | None:
         return CheckFailure(
             Kind.RATE_LIMITED,
             f"{what} answered 429 (rate limited by THROTTLE_API); pausing API checks for {wait:.0f}s{note}",
-            status=Status.DEGRADED,
             http_status=code,
             retry_after=wait,
         )

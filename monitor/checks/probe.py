@@ -1,4 +1,5 @@
-"""The live and ready checks, and how to tell a health endpoint from the 2FAuth web page.
+"""What the live and ready checks share: their settings, and how to tell a health endpoint from
+the 2FAuth web page.
 
 Upstream 2FAuth has only /up and answers /live and /ready with its web app and 200; `auto`
 tries /live and /ready first and falls back to /up and to readiness through the API.
@@ -10,23 +11,33 @@ import re
 import time
 from typing import Any
 
+from pydantic import field_validator
+
 from monitor import sanitize
-from monitor.checks import release
-from monitor.checks.http import (
-    CheckFailure,
-    Fetched,
-    InstanceContext,
-    classify_status,
-    fetch,
-    is_invalid,
-)
-from monitor.models import Kind, Result, Status, Step
+from monitor.checks.context import InstanceContext
+from monitor.checks.http import CheckFailure, Fetched, classify_status, fetch, is_invalid
+from monitor.checks.spec import CheckSettings
+from monitor.models import Kind, Result, Status, Step, default_status
 
 REDISCOVER_AFTER = 3600.0  # seconds; re-probe /live and /ready in auto mode
 
 _VERSION = re.compile(r"""appVersion['"]?\s*[:=]\s*['"]v?(\d+\.\d+[^'"\s<]*)['"]""")
 _UP_PAGE = re.compile(r"HTTP request received|<h1[^>]*>[^<]{0,80}\bup\s*</h1>", re.IGNORECASE)
 _SPA = re.compile(r"appVersion|<div id=\"app\"|2fauth", re.IGNORECASE)
+
+
+class ProbeCheck(CheckSettings):
+    """A live or ready check: `auto` finds the endpoint, any other value is a path."""
+
+    path: str = "auto"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if value != "auto" and not value.startswith("/"):
+            raise ValueError("use auto or a path starting with /, such as /live or /up")
+        return value
+
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _NORMAL = {
@@ -100,7 +111,7 @@ def parse_health(data: Any) -> tuple[str | None, dict[str, str]]:
     return overall, components
 
 
-def _result(ctx: InstanceContext, check: str, steps: list[Step], started: float, wall: float) -> Result:
+def up_result(ctx: InstanceContext, check: str, steps: list[Step], started: float, wall: float) -> Result:
     return Result(
         instance=ctx.inst.name,
         check=check,
@@ -135,10 +146,16 @@ def evaluate_health(fetched: Fetched, check: str) -> tuple[Status, Kind | None, 
             warning = sorted(n for n, s in components.items() if s == WARN)
             if overall == FAIL or (fetched.status >= 500 and overall != WARN):
                 names = f": {', '.join(failing)} failing" if failing else ""
-                return Status.DOWN, Kind.NOT_READY, f"{what} reports fail{names}", components
+                return (
+                    default_status(Kind.NOT_READY),
+                    Kind.NOT_READY,
+                    f"{what} reports fail{names}",
+                    components,
+                )
             if overall == WARN:
                 names = f": {', '.join(warning or failing)}" if (warning or failing) else ""
-                return Status.DEGRADED, Kind.NOT_READY, f"{what} reports warn{names}", components
+                warned = default_status(Kind.NOT_READY, warn=True)
+                return warned, Kind.NOT_READY, f"{what} reports warn{names}", components
             if fetched.status >= 300:
                 failure = classify_status(fetched, what)
                 assert failure is not None
@@ -158,7 +175,7 @@ def _conclusive(fetched: Fetched) -> bool:
     return kind in ("text", "up_page") and 200 <= fetched.status < 300
 
 
-async def _probe_design_endpoint(ctx: InstanceContext, steps: list[Step], path: str) -> Fetched | None:
+async def probe_design_endpoint(ctx: InstanceContext, steps: list[Step], path: str) -> Fetched | None:
     """GET /live or /ready; None when it is the web app's catch-all (upstream 2FAuth)."""
     fetched = await fetch(ctx, steps, f"probe {path}", "GET", path)
     if page_kind(fetched) == "spa" and fetched.status == 200:
@@ -170,7 +187,7 @@ async def _probe_design_endpoint(ctx: InstanceContext, steps: list[Step], path: 
     return fetched
 
 
-async def _read_version(ctx: InstanceContext, steps: list[Step]) -> None:
+async def read_version(ctx: InstanceContext, steps: list[Step]) -> None:
     """Read the 2FAuth version from its web page, once (the design's /live never shows the page)."""
     if time.time() < ctx.version_tried_at + REDISCOVER_AFTER:
         return
@@ -183,93 +200,5 @@ async def _read_version(ctx: InstanceContext, steps: list[Step]) -> None:
         ctx.version = extract_version(page)
 
 
-def _fallback_fresh(ctx: InstanceContext, mode: str | None, fallback: str) -> bool:
+def fallback_fresh(ctx: InstanceContext, mode: str | None, fallback: str) -> bool:
     return mode == fallback and time.time() - ctx.discovered_at <= REDISCOVER_AFTER
-
-
-async def run_live(ctx: InstanceContext, steps: list[Step]) -> Result:
-    started, wall = time.perf_counter(), time.time()
-    cfg = ctx.inst.checks.live
-    note = ""
-    if cfg.path != "auto":
-        fetched = await fetch(ctx, steps, "live", "GET", cfg.path)
-    elif _fallback_fresh(ctx, ctx.live_path, "/up"):
-        fetched = await fetch(ctx, steps, "live", "GET", "/up")
-    else:
-        probed = await _probe_design_endpoint(ctx, steps, "/live")
-        ctx.live_path = "/live" if probed is not None else "/up"
-        fetched = probed or await fetch(ctx, steps, "live", "GET", "/up")
-    if cfg.path == "auto" and ctx.live_path == "/up":
-        note = " (upstream 2FAuth: /live is the web page, so /up is used)"
-    if page_kind(fetched) == "spa":
-        ctx.version = extract_version(fetched) or ctx.version
-    status, kind, message, components = evaluate_health(fetched, "live")
-    result = _result(ctx, "live", steps, started, wall)  # latency without the version read below
-    if status == Status.UP and ctx.version is None:
-        await _read_version(ctx, steps)
-        result.version = ctx.version
-    result.status, result.kind, result.message = status, kind, message + note
-    result.http_status, result.path, result.components = fetched.status, fetched.path, components
-    result.cert_days = fetched.cert_days
-    return result
-
-
-async def run_ready(ctx: InstanceContext, steps: list[Step]) -> Result:
-    started, wall = time.perf_counter(), time.time()
-    cfg = ctx.inst.checks.ready
-    if cfg.path != "auto":
-        fetched = await fetch(ctx, steps, "ready", "GET", cfg.path)
-    elif _fallback_fresh(ctx, ctx.ready_mode, "api"):
-        return await _ready_through_api(ctx, steps, started, wall)
-    else:
-        probed = await _probe_design_endpoint(ctx, steps, "/ready")
-        if probed is None:
-            ctx.ready_mode = "api"
-            return await _ready_through_api(ctx, steps, started, wall)
-        ctx.ready_mode = "endpoint"
-        fetched = probed
-    status, kind, message, components = evaluate_health(fetched, "ready")
-    result = _result(ctx, "ready", steps, started, wall)
-    result.status, result.kind, result.message = status, kind, message
-    result.http_status, result.path, result.components = fetched.status, fetched.path, components
-    result.cert_days = fetched.cert_days
-    return result
-
-
-async def _ready_through_api(ctx: InstanceContext, steps: list[Step], started: float, wall: float) -> Result:
-    path = "/api/v1/twofaccounts/count"
-    if not ctx.token:
-        raise CheckFailure(
-            Kind.CONFIG,
-            "upstream 2FAuth has no /ready and no token is set, so readiness cannot be checked: set a token "
-            "(readiness then comes from the API) or set checks.ready.enabled: false",
-            status=Status.DEGRADED,
-        )
-    fetched = await fetch(ctx, steps, "ready (API)", "GET", path, auth=True)
-    failure = classify_status(fetched, f"GET {path}")
-    if failure:
-        if failure.kind == Kind.SERVER_ERROR:
-            failure.message += " while the web server answers: the database or the OAuth keys are broken"
-        raise failure
-    data = fetched.json()
-    # {"count": N} in 2FAuth v5 and v6, {"owned", "shared", "total"} from v7
-    field = next((f for f in ("total", "count") if isinstance(data, dict) and _is_count(data.get(f))), None)
-    if field is None:
-        raise CheckFailure(
-            Kind.BAD_RESPONSE,
-            f"GET {path}: expected JSON with a count (2FAuth v5, v6) or a total (v7 and later)",
-            http_status=fetched.status,
-        )
-    release.note_readiness(ctx, field)
-    await release.probe_unknown_api_path(ctx, steps)
-    result = _result(ctx, "ready", steps, started, wall)
-    result.message = (
-        "the API reads the database (upstream 2FAuth has no /ready, so readiness comes from the API)"
-    )
-    result.http_status, result.path, result.cert_days = fetched.status, path, fetched.cert_days
-    result.components = {"database": PASS}
-    return result
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

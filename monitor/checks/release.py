@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from monitor.checks.http import CheckFailure, InstanceContext, fetch
+from monitor.checks.context import InstanceContext
+from monitor.checks.http import CheckFailure, fetch
 from monitor.models import Step
 
 REPROBE_AFTER = 3600.0  # seconds between two probes of an unknown API path

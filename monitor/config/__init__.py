@@ -1,7 +1,7 @@
 """YAML + environment -> validated, frozen settings. Every problem names its key path.
 
 fields (monitor/fields.py)  durations, names, the frozen model base (shared with notifiers)
-instances    an instance, its checks, its alert overrides
+instances    an instance, its checks (from the check specs' settings models), its alert overrides
 schema       storage, web, alert rules, notifiers (from the notifier registry), maintenance, Settings
 errors       ConfigError and one line per problem, with key paths and did-you-mean
 environment  environment-only mode and the variables that override a file
@@ -19,8 +19,6 @@ from monitor.config.instances import (
     Instance,
     InstanceAlerts,
     NotifyTarget,
-    ProbeCheck,
-    TotpCheck,
 )
 from monitor.config.loading import MAX_DEPTH, MAX_NODES, from_env, from_mapping, load, load_any
 from monitor.config.schema import (
@@ -51,10 +49,8 @@ __all__ = [
     "InstanceAlerts",
     "MaintenanceWindow",
     "NotifyTarget",
-    "ProbeCheck",
     "Settings",
     "Storage",
-    "TotpCheck",
     "Web",
     "api_requests_per_minute",
     "format_duration",

@@ -4,60 +4,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, create_model, field_validator, model_validator
 
+from monitor.checks import SPECS, CheckSettings
 from monitor.fields import NAME_PATTERN, Duration, FrozenModel, format_duration
-from monitor.otp import SecretError, decode_secret
 
 
-class ProbeCheck(FrozenModel):
-    """A live or ready check: `auto` finds the endpoint, any other value is a path."""
-
-    enabled: bool = True
-    path: str = "auto"
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if value != "auto" and not value.startswith("/"):
-            raise ValueError("use auto or a path starting with /, such as /live or /up")
-        return value
+def _checks_model() -> Any:
+    """`checks:`: one key per registered check type, each with its own settings model."""
+    fields: dict[str, Any] = {name: (spec.settings, spec.settings()) for name, spec in SPECS.items()}
+    return create_model("Checks", __base__=FrozenModel, **fields)
 
 
-class TotpCheck(FrozenModel):
-    enabled: bool = True
-    canary_secret: SecretStr | None = None
-    canary_secret_file: Path | None = None
-    otp_type: Literal["totp", "steamtotp"] = "totp"
-    algorithm: Literal["sha1", "sha256", "sha512", "md5"] = "sha1"
-    digits: int = Field(6, ge=5, le=10)
-    period: int = Field(30, ge=1)
-    account_id: int | None = Field(None, ge=1)
-    max_skew: Duration = 15.0
-    interval: Duration | None = None  # defaults to the instance's interval
-
-    @field_validator("canary_secret")
-    @classmethod
-    def _base32(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            _check_base32(value.get_secret_value())
-        return value
-
-
-def _check_base32(secret: str) -> None:
-    try:
-        decode_secret(secret)
-    except SecretError as exc:
-        raise ValueError(f"{exc} (the value is not shown)") from None
-
-
-class Checks(FrozenModel):
-    live: ProbeCheck = ProbeCheck()
-    ready: ProbeCheck = ProbeCheck()
-    totp: TotpCheck = TotpCheck()
+if TYPE_CHECKING:
+    Checks = FrozenModel
+else:  # built from the check registry: each key is read with Instance.check_settings
+    Checks = _checks_model()
 
 
 # --- alert routing (used by Instance and Alerts) -------------------------------------------------
@@ -149,26 +114,25 @@ class Instance(FrozenModel):
             raise ValueError(f"timeout ({format_duration(self.timeout)}) is longer than interval")
         if self.token and self.token_file:
             raise ValueError("set token or token_file, not both")
-        if self.checks.totp.canary_secret and self.checks.totp.canary_secret_file:
-            raise ValueError("checks.totp: set canary_secret or canary_secret_file, not both")
+        for name in SPECS:
+            cfg = self.check_settings(name)
+            for file_key, key in cfg.secret_files.items():
+                if getattr(cfg, key) and getattr(cfg, file_key):
+                    raise ValueError(f"checks.{name}: set {key} or {file_key}, not both")
         return self
 
     @property
     def label(self) -> str:
         return self.display_name or self.name
 
-    @property
-    def totp_enabled(self) -> bool:
-        return bool(self.checks.totp.enabled and self.token and self.checks.totp.canary_secret)
+    def check_settings(self, check: str) -> CheckSettings:
+        """The settings of one check type (`checks.<check>:`)."""
+        settings: CheckSettings = getattr(self.checks, check)
+        return settings
 
     def enabled_checks(self) -> list[str]:
         """The checks that run for this instance, in order."""
-        names = [n for n in ("live", "ready") if getattr(self.checks, n).enabled]
-        if self.totp_enabled:
-            names.append("totp")
-        return names
+        return [name for name in SPECS if self.check_settings(name).runs(bool(self.token))]
 
     def check_interval(self, check: str) -> float:
-        if check == "totp" and self.checks.totp.interval:
-            return self.checks.totp.interval
-        return self.interval
+        return self.check_settings(check).check_interval() or self.interval

@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from monitor import secrets
+from monitor.checks import SPECS
 from monitor.config.environment import apply_overrides, mapping_from_env
 from monitor.config.errors import ConfigError, format_error, path_str
 from monitor.config.schema import Settings
@@ -76,11 +77,14 @@ def _resolve_files(raw: dict[str, Any], problems: list[str]) -> None:
         if not isinstance(inst, dict):
             continue
         _read_secret_file(inst, "token_file", "token", ("instances", i), problems)
-        totp = (inst.get("checks") or {}).get("totp") if isinstance(inst.get("checks"), dict) else None
-        if isinstance(totp, dict):
-            _read_secret_file(
-                totp, "canary_secret_file", "canary_secret", ("instances", i, "checks", "totp"), problems
-            )
+        checks = inst.get("checks")
+        if not isinstance(checks, dict):
+            continue
+        for name, spec in SPECS.items():
+            section = checks.get(name)
+            if isinstance(section, dict):
+                for file_key, key in spec.settings.secret_files.items():
+                    _read_secret_file(section, file_key, key, ("instances", i, "checks", name), problems)
 
 
 def _resolve_push_files(raw: dict[str, Any], problems: list[str]) -> None:

@@ -11,9 +11,11 @@ import math
 import time
 from typing import Any
 
+from monitor.checks import SPECS
+
 WIDTH, HEIGHT = 600, 150  # the SVG stretches to its box; strokes keep their width
 NONE = "\u2013"  # an en dash where there is no value
-DASHES = {"live": "", "ready": "6 4", "totp": "2 3"}
+DASHES = {name: spec.dash for name, spec in SPECS.items()}
 
 
 def _nice_max(value: float) -> float:
@@ -80,6 +82,7 @@ def latency_chart(
         "grid": [round(HEIGHT * i / 4, 1) for i in range(5)],
         "lines": lines,
         "checks": [c for c, pts in series.items() if pts],
+        "labels": {c: labels.get(c, c) for c in series},
         "y_labels": [ms(top * i / 4) for i in range(4, -1, -1)],
         "x_labels": [_when(start, span), _when(start + span / 2, span), "now"],
         "summary": "; ".join(summary) or "No response times in this window.",

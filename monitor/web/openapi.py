@@ -14,8 +14,9 @@ import copy
 from typing import Any
 
 from monitor import __version__
+from monitor.checks import SPECS
 from monitor.config import NAME_PATTERN
-from monitor.models import CHECK_NAMES, Kind
+from monitor.models import Kind
 from monitor.web.context import WINDOWS
 
 PATH = "/api/v1/openapi.json"
@@ -94,7 +95,7 @@ def _instance_schemas() -> dict[str, Any]:
     return {
         "Check": _object(
             {
-                "name": {"type": "string", "enum": list(CHECK_NAMES)},
+                "name": {"type": "string", "enum": list(SPECS)},
                 "label": STRING,
                 "description": STRING,
                 "status": _ref("CheckStatus"),
@@ -328,7 +329,7 @@ def _history_operation() -> dict[str, Any]:
                 "in": "query",
                 "required": False,
                 "description": "one check only (one the instance has enabled); absent or empty: all",
-                "schema": {"type": "string", "enum": [*CHECK_NAMES, ""]},
+                "schema": {"type": "string", "enum": [*SPECS, ""]},
             },
             WINDOW_PARAM,
         ],

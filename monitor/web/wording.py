@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from monitor.checks import SPECS
 from monitor.config import Instance
 
 SEVERITY = {"unknown": 0, "up": 1, "degraded": 2, "down": 3}
@@ -15,11 +16,7 @@ STATUS_TEXT = {
     "unknown": "No recent data",
     "maintenance": "Under maintenance",
 }
-CHECK_TEXT = {
-    "live": ("Web server", "answers HTTP"),
-    "ready": ("Readiness", "app, database and cache ready"),
-    "totp": ("TOTP codes", "generates the right one-time codes"),
-}
+CHECK_TEXT = {name: (spec.label, spec.description) for name, spec in SPECS.items()}  # in the page's order
 KIND_TEXT = {
     "timeout": "no answer in time",
     "connect": "cannot connect",
