@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from monitor.checks import SPECS
 from monitor.fields import Duration, FrozenModel
 
 PUSH_TYPES = ("uptime_kuma", "healthchecks", "gatus")
@@ -50,7 +51,14 @@ class _UrlTarget(FrozenModel):
 
 class PushBase(_UrlTarget):
     instance: str = Field(min_length=1)
-    check: Literal["live", "ready", "totp"] | None = None  # default: the instance as a whole
+    check: str | None = None  # one check's status; default: the instance as a whole
+
+    @field_validator("check")
+    @classmethod
+    def _known_check(cls, value: str | None) -> str | None:
+        if value is not None and value not in SPECS:
+            raise ValueError(f"must be one of {', '.join(SPECS)}")
+        return value
     # retries of one push stay within the instance's interval
 
 
