@@ -186,7 +186,9 @@ class Procs(contextlib.ExitStack):
             env = None
         else:
             argv = [PY, str(ROOT / "bench" / "monitor_proc.py"), str(path)]
-            env = {"BENCH_STATS": str(stats_file)}
+            # the script's own folder is first on its path: this checkout's `monitor` must come
+            # before any installed one, as it does for `-m monitor` run from ROOT
+            env = {"BENCH_STATS": str(stats_file), "PYTHONPATH": str(ROOT)}
         proc = self.start(name, argv, env)
         url = f"http://{HOST}:{port}"
         wait_until(lambda: proc.check_alive() or http_ok(url + "/live"), 120, f"{name} on {url}")

@@ -1,7 +1,7 @@
 """`2fauth-monitor run CONFIG`, plus a hook that lets a benchmark read the monitor's own figures.
 
-Usage: BENCH_STATS=FILE python bench/monitor_proc.py CONFIG. The process is the real `run` command
-(scheduler, checks, store, listeners, web server); the hook only keeps every lag sample and, on
+Usage: BENCH_STATS=FILE python bench/monitor_proc.py CONFIG. The process runs what the `run` command
+runs (monitor/runtime.py: scheduler, checks, store, listeners, web server); the hook only keeps every lag sample and, on
 SIGUSR1, appends one JSON line to FILE and starts a new window:
 
     lags          scheduler lag of each run submitted (Monitor.stats.lags: submission - due time)
@@ -22,7 +22,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 
-from monitor import cli
+from monitor import config, logs, runtime
 
 
 def attach(monitor: Any) -> None:
@@ -63,5 +63,6 @@ def attach(monitor: Any) -> None:
 
 
 if __name__ == "__main__":
-    cli.ATTACH.append(attach)
-    sys.exit(cli.main(["run", "--config", sys.argv[1], "--log-level", "warning"]))
+    logs.setup("text", "WARNING")
+    path = sys.argv[1]
+    sys.exit(asyncio.run(runtime.serve(config.load_any(path), path, on_started=attach)))

@@ -1,25 +1,27 @@
-"""The commands; the one place that wires the parts together."""
+"""The commands: every one is listed here, parsed with argparse and mapped to its function.
+
+`run` and `demo` start the parts through monitor/runtime.py.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
-import signal
-import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from monitor import config as configuration
-from monitor import logs
+from monitor import demo, logs, runtime, simulator
+from monitor.alerts.command import cmd_test_alert
 from monitor.config import ConfigError, Settings
 from monitor.models import Status
 from monitor.sanitize import clean
+from monitor.scheduler import run_all_once
 from monitor.secrets import redact
+from monitor.web.static_render import cmd_render
 
 log = logging.getLogger("monitor")
 
@@ -64,8 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser("simulate", help="a simulated 2FAuth, to rehearse outages")
-    from monitor import simulator
-
     simulator.add_cli_arguments(p)
 
     p = sub.add_parser("demo", help="simulated 2FAuth instances, monitored, with the status page")
@@ -73,14 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default="data/demo.db", help="demo database (default data/demo.db)")
     _add_logging(p)
 
-    for extend in EXTRA_COMMANDS:
-        extend(sub)
+    p = sub.add_parser("render", help="write the status page as static files, for any web server")
+    p.add_argument("--config", "-c", metavar="FILE", help="YAML configuration (default: $MONITOR_CONFIG)")
+    p.add_argument("--out", "-o", metavar="DIR", required=True, help="folder to write into")
+
+    p = sub.add_parser(
+        "test-alert",
+        help="send a test alert through each notifier (or one); exit 0 when delivered, 1 if not, 2 on bad config",
+    )
+    _add_config(p)
+    p.add_argument("--notifier", "-n", metavar="NAME", help="only this notifier (default: every one)")
     return parser
-
-
-EXTRA_COMMANDS: list[
-    Any
-] = []  # other modules add subcommands: f(subparsers) -> None, with set_defaults(func=)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -97,8 +100,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.scheduler import run_all_once
-
     settings = _settings(args)
     results = asyncio.run(run_all_once(settings))
     if args.json:
@@ -112,153 +113,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.status == Status.UP for r in results) else EXIT_FAILING
 
 
-def _bind(listen: str) -> socket.socket:
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, int(port)))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError([f"web.listen: cannot listen on {listen}: {exc.strerror or exc}"]) from None
-    if family in (socket.AF_INET, socket.AF_INET6):
-        # accepted connections inherit it: uvicorn writes a response's head and body separately, and
-        # Nagle's algorithm then holds a small body back for the client's delayed ACK (about 40 ms)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-async def serve(settings: Settings, config_path: str | None, *, on_started: Any = None) -> int:
-    """Run the scheduler and the web server in one event loop until SIGINT or SIGTERM."""
-    import uvicorn
-
-    from monitor.scheduler import Monitor
-    from monitor.store import Store, StoreError
-    from monitor.web import connections
-
-    # visitors' connections must never take the descriptors the checks need
-    open_files = connections.raise_open_file_limit()
-
-    try:
-        # a short busy timeout: the store is written from the event loop, which must not stall
-        # for long behind another process's lock; the queue is retried every 2 s
-        store = Store(settings.storage.path, busy_timeout=0.25)
-    except StoreError as exc:
-        raise ConfigError([f"storage.path: {exc}"]) from None
-    monitor = Monitor(settings, store)
-    for attach in ATTACH:
-        attach(monitor)
-    sock = _bind(settings.web.listen) if settings.web.enabled else None
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-
-    def reload() -> None:
-        try:
-            new = configuration.load_any(config_path)
-        except ConfigError as exc:
-            for line in exc.problems:
-                log.error("reload refused: %s", line)
-            log.error("reload refused: the running configuration is kept")
-            return
-        changes = monitor.apply(new)
-        log.info("configuration reloaded: %s", "; ".join(changes) or "no change to checks")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(NotImplementedError, AttributeError):
-        loop.add_signal_handler(signal.SIGHUP, reload)
-
-    await monitor.start()
-    # --- push targets and heartbeat (issue 13; to move into runtime.py) ---
-    from monitor.heartbeat import Heartbeat, readiness
-    from monitor.push import Pusher
-
-    pusher = Pusher(settings, monitor.latest)
-    monitor.listeners.append(pusher.listener)
-    await pusher.start()
-    heartbeat = Heartbeat(settings.heartbeat, lambda: readiness(monitor)) if settings.heartbeat else None
-    if heartbeat is not None:
-        await heartbeat.start()
-    # --- end push targets and heartbeat ---
-    server = None
-    server_task = None
-    if sock is not None:
-        from monitor.web import create_app
-
-        server = _QuietServer(
-            uvicorn.Config(
-                create_app(monitor),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=3,
-                server_header=False,
-                **connections.uvicorn_settings(open_files),
-            )
-        )
-        server_task = asyncio.create_task(server.serve(sockets=[sock]))
-        log.info("status page on http://%s/", settings.web.listen)
-    if on_started is not None:
-        on_started(monitor)
-    waiters = [asyncio.create_task(stop.wait())] + ([server_task] if server_task else [])
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    log.info("stopping: finishing in-flight checks and writes")
-    if server is not None:
-        server.should_exit = True
-    await monitor.stop(timeout=5.0)
-    if server_task is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server_task, timeout=3)
-    for hook in SHUTDOWN:
-        with contextlib.suppress(Exception):
-            await hook(monitor)
-    # --- push targets and heartbeat (issue 13) ---
-    await pusher.stop()
-    if heartbeat is not None:
-        await heartbeat.stop()
-    # --- end push targets and heartbeat ---
-    store.close()
-    log.info("stopped")
-    return EXIT_OK
-
-
-ATTACH: list[Any] = []  # f(monitor) -> None: alerts, metrics and others hook in here
-SHUTDOWN: list[Any] = []  # async f(monitor) -> None, after the scheduler stops
-
-
-class _QuietServer:
-    """uvicorn's Server without its own signal handling: `serve` owns SIGINT/SIGTERM/SIGHUP."""
-
-    def __new__(cls, config: Any) -> Any:
-        import uvicorn
-
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):
-                yield
-
-        return Server(config)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return asyncio.run(serve(settings, getattr(args, "config", None)))
+    return asyncio.run(runtime.serve(settings, getattr(args, "config", None)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from monitor import simulator
-
     return int(simulator.main_from_args(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.demo import run_demo
-
-    return run_demo(listen=args.listen, db=args.db)
+    with demo.simulated(listen=args.listen, db=args.db) as settings:
+        return asyncio.run(runtime.serve(settings, None))
 
 
 COMMANDS = {
@@ -267,11 +133,11 @@ COMMANDS = {
     "validate": cmd_validate,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
+    "render": cmd_render,
+    "test-alert": cmd_test_alert,
 }
 
 
-# Parts that add commands or hook into `run` do it from their own module: each listed module, when
-# present, has `register()` appending to EXTRA_COMMANDS, ATTACH and SHUTDOWN above.
 EXIT_CLOSED_PIPE = 141  # what a shell reports for a filter stopped by SIGPIPE
 
 
@@ -284,31 +150,11 @@ def _closed_pipe() -> int:
     return EXIT_CLOSED_PIPE
 
 
-EXTENSION_MODULES = ("monitor.web", "monitor.alerts")
-
-
-def _load_extensions() -> None:
-    import importlib
-
-    for name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        register = getattr(module, "register", None)
-        if register is not None and not getattr(module, "_registered", False):
-            register()
-            module._registered = True  # type: ignore[attr-defined]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(getattr(args, "log_format", None) or "text", getattr(args, "log_level", None) or "INFO")
-    func = getattr(args, "func", None) or COMMANDS[args.command]
+    func = COMMANDS[args.command]
     try:
         code = int(func(args) or 0)
         sys.stdout.flush()  # inside the try: a reader that left shows here, not at exit

@@ -6,9 +6,10 @@ through a cycle of faults, so a newcomer sees every part of the product without 
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from monitor import config, simulator
@@ -90,9 +91,10 @@ def _seed(settings: config.Settings) -> None:
         store.close()
 
 
-def run_demo(listen: str = "127.0.0.1:8080", db: str = "data/demo.db") -> int:
-    from monitor.cli import serve
-
+@contextlib.contextmanager
+def simulated(listen: str = "127.0.0.1:8080", db: str = "data/demo.db") -> Iterator[config.Settings]:
+    """The demo's settings, while its simulated instances run (and the faults cycle); the caller
+    runs the monitor on them (`2fauth-monitor demo` does it through monitor/runtime.py)."""
     healthy = simulator.start_in_thread(flavour="probes")
     flaky = simulator.start_in_thread(flavour="upstream")
     stop = threading.Event()
@@ -103,7 +105,7 @@ def run_demo(listen: str = "127.0.0.1:8080", db: str = "data/demo.db") -> int:
         cycler.start()
         print(f"demo: simulated 2FAuth at {healthy.url} (healthy) and {flaky.url} (cycles through faults)")
         print(f"demo: status page on http://{listen}/  (Ctrl-C to stop)", flush=True)
-        return asyncio.run(serve(settings, None))
+        yield settings
     finally:
         stop.set()
         flaky.stop()

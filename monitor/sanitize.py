@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from monitor.models import Result
+from monitor.models import Result
 
 MAX_MESSAGE = 1000  # characters of a result's message
 MAX_COMPONENTS = 50  # named components of a readiness answer

@@ -232,6 +232,14 @@ class Monitor:
             if task is not None:
                 self._inflight.discard(task)
 
+    async def run_now(self, instance: str, check: str) -> Result | None:
+        """Run one check at once, outside its schedule (alerting's retry); None when stopping or
+        when the instance is gone. The caller hands the result to `handle_result`."""
+        ctx = self.contexts.get(instance)
+        if self._stopping or ctx is None:
+            return None
+        return await run_check(ctx, check)
+
     async def handle_result(self, result: Result) -> None:
         """Record a result, log a state change, and tell the listeners."""
         key = (result.instance, result.check)

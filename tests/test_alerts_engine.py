@@ -33,11 +33,15 @@ def up(instance: str, check: str = "live") -> Result:
     return Result(instance, check, Status.UP, started_at=time.time())
 
 
+RUNNING: dict[int, alerts.Running] = {}  # id(monitor) -> its alerting, for close()
+
+
 async def close(monitor: Monitor) -> None:
-    """What `run` does at the end: the SHUTDOWN hook, then the store closes."""
-    if alerts.running(monitor) is None:
+    """What monitor/runtime.py does at the end: alerting stops, then the store closes."""
+    running = RUNNING.pop(id(monitor), None)
+    if running is None:
         return
-    await alerts.shutdown(monitor)
+    await running.stop()
     for ctx in monitor.contexts.values():
         await ctx.aclose()
     assert monitor.store is not None
@@ -55,7 +59,9 @@ async def make_monitor(tmp_path):
             "delivery", {"backoff_initial": "50ms", "backoff_max": "100ms"}
         )
         monitor = Monitor(config.from_mapping(raw, env={}), Store(raw["storage"]["path"]))
-        alerts.attach(monitor)  # the ATTACH hook, as `run` calls it
+        running = alerts.start(monitor)  # as monitor/runtime.py starts it
+        assert running is not None
+        RUNNING[id(monitor)] = running
         made.append(monitor)
         return monitor
 

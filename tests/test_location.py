@@ -16,7 +16,7 @@ INSTANCES = [{"name": "home", "url": "http://10.0.0.1"}]
 
 def _scrape(settings: config.Settings) -> str:
     monitor = Monitor(settings, None)
-    scrape = metrics.attach(monitor)
+    scrape = metrics.MonitorMetrics(monitor)
     scrape.observe(Result("home", "live", Status.UP, latency_ms=12.0), None, False)
     return scrape.exposition(None)[0].decode()
 

@@ -89,28 +89,23 @@ class _Alerts:
         yield family
 
 
-def test_other_parts_add_collectors_read_at_every_scrape(tmp_path) -> None:
+def test_the_collectors_handed_to_the_metrics_are_read_at_every_scrape(tmp_path) -> None:
     settings = config.from_mapping({"instances": [{"name": "home", "url": "http://10.0.0.1"}]}, env={})
-    scrape = metrics.attach(Monitor(settings, None))
-    extra = _Alerts()
-    metrics.EXTRA_COLLECTORS.append(extra)
-    try:
-        body, _ = scrape.exposition(None)
-    finally:
-        metrics.EXTRA_COLLECTORS.remove(extra)
-    text = body.decode()
+    text = metrics.MonitorMetrics(Monitor(settings, None), [_Alerts()]).exposition(None)[0].decode()
     assert 'twofauth_alerts_open{instance="home"} 1.0' in text
     assert check_metrics(text).returncode == 0
-    assert "twofauth_alerts_open" not in scrape.exposition(None)[0].decode()
+    # another monitor's metrics do not see them: no collector is shared through a module global
+    other = metrics.MonitorMetrics(Monitor(settings, None))
+    assert "twofauth_alerts_open" not in other.exposition(None)[0].decode()
 
 
 @pytest.mark.parametrize("accept", [None, "text/plain"])
-def test_attach_is_idempotent(accept) -> None:
+def test_the_metrics_add_one_listener(accept) -> None:
     settings = config.from_mapping({"instances": [{"name": "home", "url": "http://10.0.0.1"}]}, env={})
     monitor = Monitor(settings, None)
-    assert metrics.attach(monitor) is metrics.attach(monitor)
-    assert len(monitor.listeners) == 1
-    assert b"twofauth_monitor_start_time_seconds" in metrics.attach(monitor).exposition(accept)[0]
+    scrape = metrics.MonitorMetrics(monitor)
+    assert monitor.listeners == [scrape.observe]
+    assert b"twofauth_monitor_start_time_seconds" in scrape.exposition(accept)[0]
 
 
 def test_an_instance_removed_by_a_reload_leaves_the_latency_histogram() -> None:
@@ -120,7 +115,7 @@ def test_an_instance_removed_by_a_reload_leaves_the_latency_histogram() -> None:
         )
 
     monitor = Monitor(settings("home", "office"), None)
-    scrape = metrics.attach(monitor)
+    scrape = metrics.MonitorMetrics(monitor)
     for name in ("home", "office"):
         scrape.observe(Result(name, "live", Status.UP, latency_ms=12.0), None, False)
     assert (

@@ -1,54 +1,67 @@
 """Alerting: thresholds, reminders and maintenance from stored state; a durable outbox; notifiers.
 
-Wiring (the CLI calls `register()`):
-- `attach(monitor)` (ATTACH hook, in the running loop before the first check): sets the
-  scheduler's `in_maintenance`, makes the alerts that were due when the monitor last stopped
-  (`Alerting.reconcile`), adds the listener and starts the outbox worker.
-- `shutdown(monitor)` (SHUTDOWN hook): stops retries and the worker; unsent deliveries wait in
-  the outbox for the next start.
+monitor/runtime.py wires it, in this order:
+- `start(monitor)` (in the running loop, before the first check): sets the scheduler's
+  `in_maintenance`, makes the alerts that were due when the monitor last stopped
+  (`Alerting.reconcile`), adds the listener and starts the outbox worker. It returns the running
+  parts, whose `collector` /metrics reads and whose `stop()` runs after the scheduler stops: it
+  ends retries and the worker; unsent deliveries wait in the outbox for the next start.
 - `deliveries(store, instance)`: pending and failed deliveries, for the status page's detail view.
-- the `test-alert` command.
+- the `test-alert` command is in `command.py`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from monitor.alerts.engine import Alerting
+from monitor import maintenance
+from monitor.alerts.engine import Alerting, Rechecks
+from monitor.alerts.metrics import DeliveryCollector
 from monitor.alerts.outbox import OutboxWorker
+from monitor.config import Settings
+from monitor.models import Result
+from monitor.store import Store, Transition
+from monitor.store.alerts import AlertStore
 
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
-    from monitor.store import Store
-
-__all__ = ["Alerting", "OutboxWorker", "attach", "deliveries", "register", "running", "shutdown"]
+__all__ = ["Alerting", "OutboxWorker", "Running", "deliveries", "start"]
 
 log = logging.getLogger("monitor.alerts")
 
-_running: dict[int, tuple[Alerting, OutboxWorker]] = {}
+
+class Scheduler(Rechecks, Protocol):
+    """What alerting needs of the scheduler it runs beside (monitor.scheduler.Monitor): alerting
+    and the scheduler are siblings, and neither imports the other."""
+
+    settings: Settings
+    store: Store | None
+    listeners: list[Callable[[Result, Transition | None, bool], Awaitable[None] | None]]
+    in_maintenance: Callable[[str, float], bool]
 
 
-def register() -> None:
-    """Add the test-alert command and the run hooks to the CLI."""
-    from monitor import cli
-    from monitor.alerts.command import add_command
+@dataclass
+class Running:
+    """Alerting as it runs beside one monitor: the listener's engine, the worker, their metrics."""
 
-    cli.EXTRA_COMMANDS.append(add_command)
-    cli.ATTACH.append(attach)
-    cli.SHUTDOWN.append(shutdown)
+    alerting: Alerting
+    worker: OutboxWorker
+    collector: DeliveryCollector
+
+    async def stop(self) -> None:
+        """Stop retries and the worker; what is unsent stays in the outbox."""
+        await self.alerting.stop()
+        await self.worker.stop()
 
 
-def attach(monitor: Monitor) -> None:
-    """Maintenance hook, start-up reconcile, the listener and the outbox worker."""
-    from monitor import maintenance
-
+def start(monitor: Scheduler) -> Running | None:
+    """Maintenance hook, start-up reconcile, the listener and the outbox worker (None without a store)."""
     monitor.in_maintenance = lambda instance, at: (
         maintenance.active(monitor.settings, instance, at) is not None
     )
     if monitor.store is None:
-        return
+        return None
     alerting = Alerting(monitor.store, lambda: monitor.settings)
     worker = OutboxWorker(alerting.db, lambda: monitor.settings)
     alerting.on_enqueue = worker.wake
@@ -58,22 +71,7 @@ def attach(monitor: Monitor) -> None:
         log.warning("%d alerts were due when the monitor stopped; queued now", len(due))
     monitor.listeners.append(alerting.listener)
     worker.start()
-    _running[id(monitor)] = (alerting, worker)
-    _metrics(worker, add=True)
-
-
-async def shutdown(monitor: Monitor) -> None:
-    """Stop retries and the worker; what is unsent stays in the outbox."""
-    pair = _running.pop(id(monitor), None)
-    if pair is not None:
-        alerting, worker = pair
-        _metrics(worker, add=False)
-        await alerting.stop()
-        await worker.stop()
-
-
-def running(monitor: Monitor) -> tuple[Alerting, OutboxWorker] | None:
-    return _running.get(id(monitor))
+    return Running(alerting, worker, DeliveryCollector(worker))
 
 
 def deliveries(store: Store, instance: str | None = None, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
@@ -83,22 +81,6 @@ def deliveries(store: Store, instance: str | None = None, limit: int = 20) -> di
     created_at, next_attempt_at, last_status, last_error (redacted), and the event's event,
     old_status, new_status, kind, message, since, at.
     """
-    from monitor.store.alerts import AlertStore
-
     if "outbox" not in store.db.table_names():
         return {"pending": [], "failed": []}
     return AlertStore(store.db, migrate=False).deliveries(instance, limit)
-
-
-def _metrics(worker: OutboxWorker, *, add: bool) -> None:
-    """Add the delivery collector to /metrics (or take it away at shutdown)."""
-    try:
-        extra = importlib.import_module("monitor.web.metrics").EXTRA_COLLECTORS
-    except (ModuleNotFoundError, AttributeError):
-        return  # no /metrics in this build
-    from monitor.alerts.metrics import DeliveryCollector
-
-    if add:
-        extra.append(DeliveryCollector(worker))
-    else:
-        extra[:] = [c for c in extra if not (isinstance(c, DeliveryCollector) and c.worker is worker)]

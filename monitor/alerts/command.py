@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import time
 import uuid
-from typing import Any
 
 from monitor import config as configuration
 from monitor.config import ConfigError
@@ -15,18 +14,6 @@ from monitor.sanitize import clean
 from monitor.secrets import redact
 
 EXIT_DELIVERED, EXIT_NOT_DELIVERED = 0, 1
-
-
-def add_command(sub: Any) -> None:
-    from monitor.cli import _add_config
-
-    p = sub.add_parser(
-        "test-alert",
-        help="send a test alert through each notifier (or one); exit 0 when delivered, 1 if not, 2 on bad config",
-    )
-    _add_config(p)
-    p.add_argument("--notifier", "-n", metavar="NAME", help="only this notifier (default: every one)")
-    p.set_defaults(func=cmd_test_alert)
 
 
 async def send_tests(chosen: list[NotifierSettings]) -> list[tuple[str, bool, str]]:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from monitor.alerts.evaluate import DOWN, AlertState, Event, evaluate
 from monitor.config import Alerts, NotifyTarget, Settings
@@ -24,8 +24,14 @@ from monitor.models import Result, Status
 from monitor.store import Store, Transition
 from monitor.store.alerts import AlertStore
 
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
+
+class Rechecks(Protocol):
+    """What a retry needs of the running scheduler (monitor.scheduler.Monitor has both)."""
+
+    async def run_now(self, instance: str, check: str) -> Result | None: ...
+
+    async def handle_result(self, result: Result) -> None: ...
+
 
 log = logging.getLogger("monitor.alerts")
 
@@ -44,6 +50,20 @@ def _coalesce(events: list[Event]) -> list[Event]:
     return [e for i, e in enumerate(events) if e.event != "reminder" or i == len(events) - 1]
 
 
+def _log_alert(event: Event, names: list[str]) -> None:
+    log.warning(
+        "alert: %s/%s %s (%s -> %s)%s; to %s",
+        event.instance,
+        event.check,
+        event.event,
+        event.old_status,
+        event.new_status,
+        f" {event.kind}: {event.message}" if event.kind else "",
+        ", ".join(names) or "no notifier",
+        extra={"instance": event.instance, "check": event.check, "event": f"alert_{event.event}"},
+    )
+
+
 class Alerting:
     def __init__(
         self,
@@ -58,7 +78,7 @@ class Alerting:
         self.settings = settings
         self.clock = clock
         self.on_enqueue = on_enqueue
-        self.monitor: Monitor | None = None  # set by attach: the retry re-runs checks through it
+        self.monitor: Rechecks | None = None  # set by alerts.start: the retry re-runs checks through it
         self.states = {key: AlertState.from_dict(data) for key, data in self.db.states().items()}
         self._superseded: dict[tuple[str, str], set[float]] = {}  # failures a retry stands in for
         self._retries: set[tuple[str, str, float]] = set()  # results that are themselves retries
@@ -74,21 +94,45 @@ class Alerting:
             return []
         rules = settings.alerts.for_instance(inst)
         key = (instance, check)
-        state = self.states.get(key)
+        state = self._state(key)
         if state is None:
-            checked = self.store.states().get(key)
-            if checked is None:
-                return []
-            # never evaluated: start from the current state's run, not from old history
-            start = self.db.last_id_before(instance, check, checked.since)
-            state = AlertState(instance, check, last_result_id=start, last_at=checked.since)
+            return []
         # runs of one check do not overlap, so nothing unseen started long before the last one seen
-        started_from = (state.last_at or 0.0) - SLACK
-        rows = self.db.results_after(instance, check, state.last_result_id, started_from)
+        rows = self.db.results_after(instance, check, state.last_result_id, (state.last_at or 0.0) - SLACK)
         if not rows:
             return []
         new = AlertState.from_dict(state.to_dict())
-        skip = self._superseded.get(key, set())
+        events = self._evaluate(new, rows, rules, self._superseded.get(key, set()))
+        if inst.alerts is not None and not inst.alerts.enabled:
+            events = []
+        planned = [(e, route(e, rules, settings)) for e in _coalesce(events)]
+        self.db.save(
+            new.to_dict(),
+            [(asdict(e), [(name, str(uuid.uuid4())) for name in names]) for e, names in planned],
+            self.clock(),
+        )
+        self.states[key] = new
+        for event, names in planned:
+            _log_alert(event, names)
+        if any(names for _, names in planned) and self.on_enqueue is not None:
+            self.on_enqueue()
+        return [e for e, _ in planned]
+
+    def _state(self, key: tuple[str, str]) -> AlertState | None:
+        """The check's alert state; for a check never evaluated, one starting from its current run
+        (not from old history); None for a check with no result yet."""
+        state = self.states.get(key)
+        if state is not None:
+            return state
+        checked = self.store.states().get(key)
+        if checked is None:
+            return None
+        start = self.db.last_id_before(*key, checked.since)
+        return AlertState(*key, last_result_id=start, last_at=checked.since)
+
+    @staticmethod
+    def _evaluate(new: AlertState, rows: list[Any], rules: Alerts, skip: set[float]) -> list[Event]:
+        """Advance `new` over the rows; the failures a retry stands in for (`skip`) are passed over."""
         events: list[Event] = []
         for row in rows:
             new.last_result_id = row["id"]
@@ -104,30 +148,6 @@ class Alerting:
                 message=row["message"] or "",
                 maintenance=bool(row["maintenance"]),
             )
-        if inst.alerts is not None and not inst.alerts.enabled:
-            events = []
-        events = _coalesce(events)
-        planned = [(e, route(e, rules, settings)) for e in events]
-        self.db.save(
-            new.to_dict(),
-            [(asdict(e), [(name, str(uuid.uuid4())) for name in names]) for e, names in planned],
-            self.clock(),
-        )
-        self.states[key] = new
-        for event, names in planned:
-            log.warning(
-                "alert: %s/%s %s (%s -> %s)%s; to %s",
-                event.instance,
-                event.check,
-                event.event,
-                event.old_status,
-                event.new_status,
-                f" {event.kind}: {event.message}" if event.kind else "",
-                ", ".join(names) or "no notifier",
-                extra={"instance": event.instance, "check": event.check, "event": f"alert_{event.event}"},
-            )
-        if any(names for _, names in planned) and self.on_enqueue is not None:
-            self.on_enqueue()
         return events
 
     def reconcile(self) -> list[Event]:
@@ -165,14 +185,11 @@ class Alerting:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_again(self, instance: str, check: str, delay: float) -> None:
-        from monitor.checks import run_check
-
         await asyncio.sleep(delay)
         monitor = self.monitor
-        ctx = monitor.contexts.get(instance) if monitor is not None else None
-        if monitor is None or ctx is None or getattr(monitor, "_stopping", False):
+        again = await monitor.run_now(instance, check) if monitor is not None else None
+        if monitor is None or again is None:
             return
-        again = await run_check(ctx, check)
         self._retries.add((instance, check, again.started_at))
         await monitor.handle_result(again)
 

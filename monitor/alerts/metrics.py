@@ -7,12 +7,10 @@ event loop after each round) and never the database.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-if TYPE_CHECKING:
-    from monitor.alerts.outbox import OutboxWorker
+from monitor.alerts.outbox import OutboxWorker
 
 
 class DeliveryCollector:

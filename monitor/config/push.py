@@ -59,6 +59,7 @@ class PushBase(_UrlTarget):
         if value is not None and value not in SPECS:
             raise ValueError(f"must be one of {', '.join(SPECS)}")
         return value
+
     # retries of one push stay within the instance's interval
 
 

@@ -10,16 +10,14 @@ import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 from monitor.sanitize import bound_result
 from monitor.store import queries
+from monitor.store.alerts import alerts_migrations
 from monitor.store.history import CheckState, HistoryWriter, Transition
 from monitor.store.schema import migrate
 
 __all__ = ["CheckState", "Store", "StoreError", "Transition"]
-
-EXTRA_MIGRATIONS: list[Migrations] = []  # other parts append their migration sets at import
 
 
 class StoreError(Exception):
@@ -44,7 +42,7 @@ class Store(queries.Queries):
                     self.db.enable_wal()
                 conn.execute("pragma synchronous = normal")
                 conn.execute("pragma foreign_keys = on")
-                migrate(self.db, *EXTRA_MIGRATIONS)
+                migrate(self.db, alerts_migrations)  # every table, alerting's too
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
         self.writer = HistoryWriter(self.db)

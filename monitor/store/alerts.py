@@ -13,8 +13,6 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from monitor.store import EXTRA_MIGRATIONS
-
 alerts_migrations = Migrations("alerts")
 
 
@@ -90,9 +88,6 @@ def m001_alerts(db: Database) -> None:
     )
     db.table("delivery_attempts").create_index(["outbox_id"])
 
-
-if alerts_migrations not in EXTRA_MIGRATIONS:
-    EXTRA_MIGRATIONS.append(alerts_migrations)
 
 _OUTBOX_COLUMNS = """o.id, o.event_id, o.delivery_id, o.notifier, o.instance, o."check", o.state, o.attempts,
     o.created_at, o.next_attempt_at, o.delivered_at, o.last_status, o.last_error"""

@@ -161,45 +161,8 @@ class HistoryWriter:
                 old.since if old else at,
                 at,
             )
-            since, consecutive = at, 1
-        else:
-            since, consecutive = old.since, old.consecutive + 1
         steps = _steps_json(result.steps)
-        state = CheckState(
-            result.instance,
-            result.check,
-            status,
-            kind,
-            message,
-            since,
-            at,
-            result.latency_ms,
-            consecutive,
-            result.version or (old.version if old else None),
-            steps,
-            result.release or (old.release if old else None),
-            redact(result.notice)
-            if result.notice
-            else (old.notice if old and result.status != "up" else None),
-        )
-        self.states[key] = state
-        row = (
-            result.instance,
-            result.check,
-            at,
-            status,
-            kind,
-            message,
-            result.latency_ms,
-            result.http_status,
-            result.path,
-            None if status == "up" else steps,  # an up run's steps are kept only as the latest
-            result.skew_s,
-            result.cert_days,
-            result.token_days,
-            result.version,
-            1 if maintenance else 0,
-        )
+        state = self.states[key] = _next_state(result, old, status, kind, message, steps)
         if len(self.pending) >= self.max_pending:
             self.pending.popleft()
             log.error(
@@ -207,7 +170,9 @@ class HistoryWriter:
                 "is dropped",
                 self.max_pending,
             )
-        self.pending.append(_Pending(row, state, transition))
+        self.pending.append(
+            _Pending(_row(result, status, kind, message, steps, maintenance), state, transition)
+        )
         return transition
 
     def flush(self) -> bool:
@@ -337,4 +302,53 @@ def _steps_json(steps: list[Step]) -> str:
             }
             for s in steps
         ]
+    )
+
+
+def _next_state(
+    result: Result, old: CheckState | None, status: str, kind: str | None, message: str, steps: str | None
+) -> CheckState:
+    """The check's state after `result`: its run goes on while the status stays the same."""
+    at = result.started_at
+    if old is None or old.status != status:
+        since, consecutive = at, 1
+    else:
+        since, consecutive = old.since, old.consecutive + 1
+    return CheckState(
+        result.instance,
+        result.check,
+        status,
+        kind,
+        message,
+        since,
+        at,
+        result.latency_ms,
+        consecutive,
+        result.version or (old.version if old else None),
+        steps,
+        result.release or (old.release if old else None),
+        redact(result.notice) if result.notice else (old.notice if old and result.status != "up" else None),
+    )
+
+
+def _row(
+    result: Result, status: str, kind: str | None, message: str, steps: str | None, maintenance: bool
+) -> tuple[Any, ...]:
+    """The `results` row of one result, in the column order the writer inserts."""
+    return (
+        result.instance,
+        result.check,
+        result.started_at,
+        status,
+        kind,
+        message,
+        result.latency_ms,
+        result.http_status,
+        result.path,
+        None if status == "up" else steps,  # an up run's steps are kept only as the latest
+        result.skew_s,
+        result.cert_days,
+        result.token_days,
+        result.version,
+        1 if maintenance else 0,
     )

@@ -9,15 +9,6 @@ and `connections` stand between visitors and the monitor.
 
 from __future__ import annotations
 
-from monitor.web import metrics, static_render
 from monitor.web.routes import create_app
 
-__all__ = ["create_app", "register"]
-
-
-def register() -> None:
-    """Hook into the CLI: the `render` command, and /metrics' listener in `run`."""
-    from monitor import cli  # the CLI sits above this layer; explicit wiring replaces this hook
-
-    cli.EXTRA_COMMANDS.append(static_render.add_render_command)
-    cli.ATTACH.append(metrics.attach)
+__all__ = ["create_app"]

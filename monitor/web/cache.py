@@ -14,15 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client.core import Metric, SummaryMetricFamily
 
+from monitor.scheduler import Monitor
 from monitor.store import Store, StoreError
 from monitor.web.source import Source
-
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
 
 MAX_AGE = 5.0  # seconds a built page is served before it is built again
 

@@ -8,18 +8,16 @@ HEALTHCHECK and Kubernetes probes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from monitor.scheduler import Monitor
 from monitor.web import badges, context, feed, metrics, openapi, render
 from monitor.web.cache import PageCache
 from monitor.web.source import Source
-
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
 
 HEALTH_JSON = "application/health+json"
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -30,14 +28,14 @@ ERROR_HEADINGS = {404: "Not found", 400: "Bad request", 405: "Method not allowed
 class Handlers:
     """One running monitor's handlers, sharing its page cache and its metrics registry."""
 
-    def __init__(self, monitor: Monitor) -> None:
+    def __init__(
+        self, monitor: Monitor, scrape: metrics.MonitorMetrics | None = None, cache: PageCache | None = None
+    ) -> None:
+        """`scrape` and `cache` as monitor/runtime.py builds them; without them (a test's app) a
+        cache of its own, and metrics that report its page builds."""
         self.monitor = monitor
-        self.scrape = metrics.attach(monitor)
-        self.cache = PageCache(monitor)
-        # /metrics reports page builds: only this app's cache, not one of an earlier app
-        extra = metrics.EXTRA_COLLECTORS
-        extra[:] = [c for c in extra if not isinstance(c, PageCache)]
-        extra.append(self.cache)
+        self.cache = cache if cache is not None else PageCache(monitor)
+        self.scrape = scrape if scrape is not None else metrics.MonitorMetrics(monitor, [self.cache])
 
     # --- what several handlers share ---------------------------------------------------------
 

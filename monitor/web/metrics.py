@@ -2,18 +2,18 @@
 
 A custom collector reads the monitor's state at scrape time (check states, latest results, its
 own stats), so nothing is kept twice; only the latency histogram is observed as results arrive,
-by a listener `attach` registers. Labels are bounded: instance, check, status, kind (and version,
+by the listener `MonitorMetrics` adds. Labels are bounded: instance, check, status, kind (and version,
 one per instance, on an info metric). No secret is ever a label or a value.
 
-Other parts add their own collectors by appending an object with `collect()` to
-`EXTRA_COLLECTORS`; each scrape calls them.
+Other parts' collectors (the page cache's builds, the outbox's deliveries) are handed to
+`MonitorMetrics` by whoever builds it (monitor/runtime.py); each scrape calls them.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client.core import (
@@ -27,12 +27,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from monitor.models import Kind, Result, Status
+from monitor.scheduler import Monitor
+from monitor.store import CheckState, Transition
 
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
-    from monitor.store import CheckState, Transition
-
-EXTRA_COLLECTORS: list[Any] = []  # objects with collect() -> Iterable[Metric], read at every scrape
 disable_created_metrics()  # the _created series only add noise to every scrape
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 STATUSES = [str(s) for s in Status]
@@ -185,8 +182,13 @@ _KINDS = {str(k) for k in Kind}
 
 
 class _Extra(Collector):
+    """Other parts' collectors, read at every scrape."""
+
+    def __init__(self, collectors: Iterable[Any]) -> None:
+        self.collectors = list(collectors)
+
     def collect(self) -> Iterable[Metric]:
-        for collector in list(EXTRA_COLLECTORS):
+        for collector in list(self.collectors):
             yield from collector.collect()
 
 
@@ -210,12 +212,14 @@ class _Located(Collector):
 
 
 class MonitorMetrics:
-    """One registry per monitor: its collector, the extra collectors and the latency histogram."""
+    """One registry per monitor: its collector, the other parts' collectors and the latency
+    histogram. Building it adds the histogram's listener to the monitor: build one per monitor."""
 
-    def __init__(self, monitor: Monitor) -> None:
+    def __init__(self, monitor: Monitor, collectors: Iterable[Any] = ()) -> None:
         inner = CollectorRegistry(auto_describe=False)
         inner.register(MonitorCollector(monitor))
-        inner.register(_Extra())
+        self.extra = _Extra(collectors)  # objects with collect() -> Iterable[Metric]
+        inner.register(self.extra)
         self.latency = Histogram(
             "twofauth_check_latency_seconds",
             "How long each check took, from its results",
@@ -246,14 +250,3 @@ class MonitorMetrics:
                 self._observed.discard(gone)
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.registry), content_type
-
-
-_BY_MONITOR: weakref.WeakKeyDictionary[Monitor, MonitorMetrics] = weakref.WeakKeyDictionary()
-
-
-def attach(monitor: Monitor) -> MonitorMetrics:
-    """The monitor's metrics, created (and its listener added) on first use."""
-    metrics = _BY_MONITOR.get(monitor)
-    if metrics is None:
-        metrics = _BY_MONITOR[monitor] = MonitorMetrics(monitor)
-    return metrics

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from monitor.scheduler import Monitor
 from monitor.web import openapi
+from monitor.web.cache import PageCache
 from monitor.web.guard import BasicAuthGate, ForwardedFor, RequestLimits, SecurityHeaders
 from monitor.web.handlers import Handlers
+from monitor.web.metrics import MonitorMetrics
 from monitor.web.render import STATIC
-
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
 
 READ = ["GET", "HEAD"]  # the server only reads: every GET also answers HEAD
 
@@ -38,9 +36,11 @@ def routes(h: Handlers) -> list[BaseRoute]:
     ]
 
 
-def create_app(monitor: Monitor) -> Starlette:
+def create_app(
+    monitor: Monitor, scrape: MonitorMetrics | None = None, cache: PageCache | None = None
+) -> Starlette:
     """The ASGI app serving one running monitor's page, API, badges, feed and /metrics."""
-    handlers = Handlers(monitor)
+    handlers = Handlers(monitor, scrape, cache)
     return Starlette(
         routes=routes(handlers),
         middleware=[  # the settings are read per request: a SIGHUP reload may change them

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor.config import Settings
+from monitor.scheduler import Monitor
 from monitor.store import Store
-
-if TYPE_CHECKING:
-    from monitor.scheduler import Monitor
 
 
 @dataclass

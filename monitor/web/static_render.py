@@ -21,13 +21,6 @@ from monitor.web.render import STATIC, links_for, render
 from monitor.web.source import Source
 
 
-def add_render_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="write the status page as static files, for any web server")
-    p.add_argument("--config", "-c", metavar="FILE", help="YAML configuration (default: $MONITOR_CONFIG)")
-    p.add_argument("--out", "-o", metavar="DIR", required=True, help="folder to write into")
-    p.set_defaults(func=cmd_render)
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     settings = configuration.load_any(args.config)
     db = Path(settings.storage.path)
