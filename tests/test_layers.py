@@ -64,4 +64,8 @@ def test_every_file_the_architecture_page_names_exists() -> None:
             assert f"`{module}`" in text or f"`{module.removeprefix('monitor.')}`" in text, module
 
 
-EXAMPLES = {"monitor/notifiers/ntfy.py", "templates/maintenance.html"}  # the worked examples' new files
+EXAMPLES = {
+    "monitor/checks/manifest.py",
+    "monitor/notifiers/ntfy.py",
+    "templates/maintenance.html",
+}  # the worked examples' new files
