@@ -235,8 +235,8 @@ def test_the_running_monitor_stores_serves_and_alerts_only_bounded_clean_text(
             assert len(history.content) < 200_000
             page = httpx.get(f"{mon.url}/instances/{name}", timeout=5)
             assert len(page.content) < 500_000 and "\x1b" not in page.text
-        for _, _, body in receiver.requests:
-            alert = json.loads(body)
+        for request in receiver.requests:
+            alert = json.loads(request["body"])
             assert not unsafe.search(json.dumps(alert, ensure_ascii=False)), alert
         assert not any(line.startswith("2026-01-01 00:00:00") for line in mon.output().splitlines())
     finally:
