@@ -113,23 +113,15 @@ V5_PREFERENCES: dict[str, Any] = {
 
 def user_json(*, v5: bool = False) -> dict[str, Any]:
     """`GET /api/v1/user` for the simulated administrator (2FAuth 5 has no appSettings)."""
-    if v5:
-        return {
-            "id": DEFAULT_USER_ID,
-            "name": DEFAULT_USER_NAME,
-            "email": DEFAULT_USER_EMAIL,
-            "oauth_provider": None,
-            "authenticated_by_proxy": False,
-            "preferences": dict(V5_PREFERENCES),
-            "is_admin": True,
-        }
-    return {
+    user: dict[str, Any] = {
         "id": DEFAULT_USER_ID,
         "name": DEFAULT_USER_NAME,
         "email": DEFAULT_USER_EMAIL,
         "oauth_provider": None,
         "authenticated_by_proxy": False,
-        "preferences": {},
-        "appSettings": {"enableSharing": False, "enableAllUsersSharingScope": False},
-        "is_admin": True,
+        "preferences": dict(V5_PREFERENCES) if v5 else {},
     }
+    if not v5:
+        user["appSettings"] = {"enableSharing": False, "enableAllUsersSharingScope": False}
+    user["is_admin"] = True  # last, in the order 2FAuth sends
+    return user
