@@ -34,6 +34,8 @@ class Kind(StrEnum):
     TOKEN_EXPIRY = "token_expiry"  # noqa: S105  # personal access token expires soon
     CONFIG = "config"  # 2FAuth refuses the canary's parameters: fix the configuration
     NOT_READY = "not_ready"  # a readiness endpoint names failing components
+    SLOW = "slow"  # answered, correctly, but slower than the check's slow_after
+    FRONTEND = "frontend"  # the web app did not render: a script, a stylesheet or JavaScript failed
 
 
 # The status a result of each kind gets unless its check decides otherwise. Degraded: the instance
@@ -58,6 +60,8 @@ KIND_STATUS: dict[Kind, Status] = {
     Kind.TOKEN_EXPIRY: Status.DEGRADED,
     Kind.CONFIG: Status.DEGRADED,
     Kind.NOT_READY: Status.DOWN,
+    Kind.SLOW: Status.DEGRADED,
+    Kind.FRONTEND: Status.DOWN,
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from monitor.checks.context import InstanceContext
-from monitor.fields import FrozenModel
+from monitor.fields import Duration, FrozenModel
 from monitor.models import Result, Step
 
 
@@ -21,8 +21,16 @@ class CheckSettings(FrozenModel):
     """The keys under `checks.<name>:` every check has; a check's own model adds its keys."""
 
     enabled: bool = True
+    # a correct answer slower than this is degraded/slow; None: the check type's default; 0: never
+    slow_after: Duration | None = None
+    default_slow_after: ClassVar[float] = 1.0  # seconds, for a check of one or two quick requests
     # secrets that may come from a file instead: file key -> key (read before validation)
     secret_files: ClassVar[dict[str, str]] = {}
+
+    def slow_threshold(self) -> float | None:
+        """Seconds after which an answer counts as slow, or None when slowness is never reported."""
+        limit = self.default_slow_after if self.slow_after is None else self.slow_after
+        return limit or None
 
     def runs(self, has_token: bool) -> bool:
         """Whether the check runs: on, and given what it needs (the TOTP flow needs a token)."""

@@ -52,6 +52,7 @@ class TotpCheck(CheckSettings):
     max_skew: Duration = 15.0
     interval: Duration | None = None  # defaults to the instance's interval
     secret_files: ClassVar[dict[str, str]] = {"canary_secret_file": "canary_secret"}
+    default_slow_after: ClassVar[float] = 3.0  # two or three API requests, each a PHP request
 
     @field_validator("canary_secret")
     @classmethod

@@ -35,6 +35,8 @@ KIND_TEXT = {
     "token_expiry": "token expires soon",
     "config": "configuration problem",
     "not_ready": "not ready",
+    "slow": "slow",
+    "frontend": "web app broken",
 }
 
 
