@@ -57,9 +57,10 @@ class Stats:
 async def run_all_once(settings: Settings) -> list[Result]:
     """Every enabled check of every instance once (the `check` command); no store, no scheduler."""
     semaphore = asyncio.Semaphore(settings.max_concurrency)
+    artifacts = artifacts_dir(settings.storage.path)
 
     async def one_instance(inst: Instance) -> list[Result]:
-        ctx = make_context(inst)
+        ctx = make_context(inst, artifacts)
         try:
             out = []
             for check in inst.enabled_checks():

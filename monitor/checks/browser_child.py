@@ -34,6 +34,14 @@ ARGS = [
 ASSET_TYPES = {"script": ("javascript", "ecmascript"), "stylesheet": ("text/css",)}
 RENDER_GRACE = 3.0  # seconds the app may take to render once a script or stylesheet failed
 MAX_PROBLEMS = 10
+# what each step asks of 2FAuth, for the step shown when it fails
+REQUESTS = {
+    "load": ("GET", "/"),
+    "sign in": ("POST", "/user/login"),
+    "accounts": ("GET", "/api/v1/twofaccounts"),
+    "code": ("GET", "/api/v1/twofaccounts/{id}/otp"),
+    "sign out": ("GET", "/user/logout"),
+}
 
 
 class Failed(Exception):
@@ -81,7 +89,8 @@ class Journey:
             if response.status >= 400:
                 self._problem(f"the {kind} {path} failed to load (HTTP {response.status})")
             elif not any(w in media for w in wanted):
-                self._problem(f"the {kind} {path} is not one (served as {media or 'no type'})")
+                what = "JavaScript" if kind == "script" else "CSS"
+                self._problem(f"the {kind} {path} came as {media or 'no type'}, not {what}")
         if path.startswith("/api/") and response.status == 429:
             self.api_limited = response
         if path == "/api/v1/twofaccounts" and response.status == 200:
@@ -213,7 +222,7 @@ class Journey:
             self.page.locator(".tfa-cell.tfa-content").first.wait_for(timeout=self.left_ms())
         if self.api_limited is not None:
             raise Failed("rate_limited", "2FAuth answered 429 Too Many Requests to the web app's API", 429)
-        self.step("accounts", "GET", "/accounts", 200, started)
+        self.step("accounts", "GET", "/api/v1/twofaccounts", 200, started)
 
     def read_code(self, out: dict[str, Any], started: float) -> None:
         wanted = int(self.job["account_id"])
