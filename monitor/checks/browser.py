@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
-from monitor.checks import browser_files
+from monitor.checks.browser_files import keep, screenshot_name
 from monitor.checks.browser_process import Child, ChildOutcome
 from monitor.checks.codes import matches, stored_parameters
 from monitor.checks.context import InstanceContext
@@ -161,7 +161,7 @@ async def run_browser(ctx: InstanceContext, cfg: BrowserCheck, steps: list[Step]
             result = _result(ctx, cfg, outcome, steps, wall)
             result.latency_ms = _journey_ms(outcome, started)
             if folder is not None and temp is not None and result.status != Status.UP:
-                browser_files.keep(folder, temp, browser_files.screenshot_name(ctx.inst.name, wall))
+                keep(folder, temp, screenshot_name(ctx.inst.name, wall))
         finally:
             if temp is not None:
                 temp.unlink(missing_ok=True)
