@@ -34,6 +34,7 @@ ARGS = [
 ASSET_TYPES = {"script": ("javascript", "ecmascript"), "stylesheet": ("text/css",)}
 RENDER_GRACE = 3.0  # seconds the app may take to render once a script or stylesheet failed
 MAX_PROBLEMS = 10
+SCREENSHOT_MS = 3000  # within the parent's grace past the journey's deadline
 # what each step asks of 2FAuth, for the step shown when it fails
 REQUESTS = {
     "load": ("GET", "/"),
@@ -274,7 +275,7 @@ class Journey:
         path = self.job.get("screenshot")
         if path:  # a screenshot is a help, never the verdict
             with contextlib.suppress(PlaywrightError, Failed):
-                self.page.screenshot(path=path, type="png", timeout=min(5000, self.left_ms()))
+                self.page.screenshot(path=path, type="png", timeout=SCREENSHOT_MS)
 
 
 def emit(message: dict[str, Any]) -> None:

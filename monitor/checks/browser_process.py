@@ -104,8 +104,10 @@ def child_env(home: str) -> dict[str, str]:
 class Child:
     """One run of the child: start, feed, read, watch, and always leave nothing behind."""
 
-    def __init__(self, job: dict[str, Any], deadline: float, max_memory_mb: int) -> None:
-        self.job, self.deadline, self.max_memory_mb = job, deadline, max_memory_mb
+    def __init__(
+        self, job: dict[str, Any], deadline: float, max_memory_mb: int, grace: float = KILL_GRACE
+    ) -> None:
+        self.job, self.deadline, self.max_memory_mb, self.grace = job, deadline, max_memory_mb, grace
         self.outcome = ChildOutcome()
         self.seen: set[int] = set()
         self.proc: asyncio.subprocess.Process | None = None
@@ -132,7 +134,7 @@ class Child:
                 await self.proc.stdin.drain()
                 self.proc.stdin.close()
                 try:
-                    async with asyncio.timeout(self.deadline + KILL_GRACE):
+                    async with asyncio.timeout(self.deadline + self.grace):
                         await self._read_stdout(on_step)
                         self.outcome.returncode = await self.proc.wait()
                 except TimeoutError:
