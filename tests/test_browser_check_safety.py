@@ -116,3 +116,18 @@ async def test_one_browser_at_a_time_across_instances(silent_url):
     first, second = sorted(results, key=lambda r: r.started_at)
     assert second.started_at >= first.started_at + 2.0  # the second waited for the first's browser
     assert all(r.latency_ms < 10_000 for r in results)  # the wait is not counted as the journey
+
+
+async def test_a_chromium_that_does_not_start_or_is_missing_is_config(silent_url, tmp_path):
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'not a browser' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    for path, words in ((fake, f"Chromium ({fake}) did not start: "), (tmp_path / "gone", "no Chromium at ")):
+        inst = instances(silent_url, chromium=str(path))[0]
+        ctx = make_context(inst)
+        try:
+            result = await run_check(ctx, "browser")
+        finally:
+            await ctx.aclose()
+        assert (result.status, result.kind) == ("degraded", "config"), result.message
+        assert result.message.startswith(words), result.message

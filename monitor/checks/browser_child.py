@@ -68,6 +68,7 @@ class Journey:
         page.on("requestfailed", self._request_failed)
         page.on("console", self._console)
         page.on("dialog", lambda dialog: dialog.accept())  # "Are you sure you want to log out?"
+        page.on("crash", lambda _: self._problem("the page crashed (out of memory?)"))
 
     # --- what goes wrong on the page ---------------------------------------------------------
 
@@ -289,29 +290,37 @@ def emit(message: dict[str, Any]) -> None:
 PASSWORD = ""
 
 
+def journey(job: dict[str, Any], browser: Any) -> dict[str, Any]:
+    """The journey in a fresh context; the last line's content."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    walk = Journey(job, context.new_page())
+    started = time.perf_counter()
+    final: dict[str, Any] = {"done": True, "problems": walk.problems}
+    try:
+        final.update(walk.run())
+    except Failed as failed:
+        final["failure"] = {"kind": failed.kind, "message": failed.message, "status": failed.status}
+        walk.screenshot()
+    final["journey_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    if final.get("failure") is None and walk.problems:
+        walk.screenshot()
+    return final
+
+
 def main() -> int:
     global PASSWORD
     job = json.loads(sys.stdin.readline())
     PASSWORD = job["password"]
-    started = time.perf_counter()
     with sync_playwright() as pw:
         args = [*ARGS, f"--js-flags=--max-old-space-size={int(job['js_heap_mb'])}"]
-        browser = pw.chromium.launch(executable_path=job["chromium"], args=args, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-        page = context.new_page()
-        journey = Journey(job, page)
-        journey_started = time.perf_counter()
-        final: dict[str, Any] = {"done": True, "problems": journey.problems}
         try:
-            final.update(journey.run())
-        except Failed as failed:
-            final["failure"] = {"kind": failed.kind, "message": failed.message, "status": failed.status}
-            journey.screenshot()
-        final["journey_ms"] = round((time.perf_counter() - journey_started) * 1000, 1)
-        final["launch_ms"] = round((journey_started - started) * 1000, 1)
-        if final.get("failure") is None and journey.problems:
-            journey.screenshot()
-        emit(final)
+            browser = pw.chromium.launch(executable_path=job["chromium"], args=args, headless=True)
+        except PlaywrightError as exc:
+            why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            failure = {"kind": "config", "message": f"Chromium ({job['chromium']}) did not start: {why}"}
+            emit({"done": True, "problems": [], "failure": failure})
+            return 0
+        emit(journey(job, browser))
         browser.close()
     return 0
 

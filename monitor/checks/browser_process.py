@@ -175,7 +175,10 @@ class Child:
     async def _watch_memory(self) -> None:
         assert self.proc is not None
         while True:
-            pids = await asyncio.to_thread(process_tree, self.proc.pid)
+            try:
+                pids = await asyncio.to_thread(process_tree, self.proc.pid)
+            except OSError:  # no /proc: no memory bound, the timeout still holds
+                return
             self.seen.update(pids)
             used = await asyncio.to_thread(tree_pss_mb, pids)
             self.outcome.peak_mb = max(self.outcome.peak_mb, used)
