@@ -73,6 +73,14 @@ def test_check_with_the_browser_against_a_fresh_real_2fauth_is_up(real, write_co
     assert screenshots(config) == []  # an up journey keeps no screenshot
 
 
+def test_a_correct_journey_slower_than_slow_after_is_degraded_slow(real, write_config):
+    results, _, _ = check(write_config, real, slow_after="100ms")
+    browser = results["browser"]
+    assert (browser["status"], browser["kind"]) == ("degraded", "slow"), browser
+    assert "slower than slow_after (0.1s)" in browser["message"]
+    assert browser["message"].endswith("on screen is right and signed out"), browser["message"]
+
+
 def test_entry_script_moved_away_is_frontend_while_the_api_checks_stay_up(real, write_config):
     script = next((real.app / "public" / "build" / "assets").glob("app-*.js"))
     moved = script.with_name(script.name + ".moved")

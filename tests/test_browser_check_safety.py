@@ -5,8 +5,10 @@ time across instances, and the password stays out of every process's argv and en
 from __future__ import annotations
 
 import asyncio
+import http.server
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -131,3 +133,43 @@ async def test_a_chromium_that_does_not_start_or_is_missing_is_config(silent_url
             await ctx.aclose()
         assert (result.status, result.kind) == ("degraded", "config"), result.message
         assert result.message.startswith(words), result.message
+
+
+class BrokenApp(http.server.BaseHTTPRequestHandler):
+    """A web app whose stylesheet is missing and whose script throws: nothing renders."""
+
+    def do_GET(self) -> None:
+        if self.path == "/":
+            body = b'<html><head><link rel="stylesheet" href="/app.css"></head><body><div id="app"></div><script>throw new Error("boom from the app")</script></body></html>'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+        else:
+            body = b"not found"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+async def test_a_script_error_and_a_missing_stylesheet_are_frontend_naming_both():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BrokenApp)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        inst = instances(f"http://127.0.0.1:{server.server_address[1]}", timeout="20s")[0]
+        ctx = make_context(inst)
+        try:
+            result = await run_check(ctx, "browser")
+        finally:
+            await ctx.aclose()
+    finally:
+        server.shutdown()
+    assert (result.status, result.kind) == ("down", "frontend"), result.message
+    assert result.message.startswith("the web app did not render its sign-in form: "), result.message
+    assert "the stylesheet /app.css failed to load (HTTP 404)" in result.message
+    assert "JavaScript error: boom from the app" in result.message
+    assert result.latency_ms < 10_000  # it gives up soon after the failures, not at the timeout
