@@ -111,7 +111,10 @@ def test_wrong_password_is_auth_and_never_shown(real, write_config):
     assert browser["message"] == (
         f"2FAuth refused the sign-in of {real.info['email']}: wrong email or password (HTTP 401)"
     )
-    assert [(s["name"], s["status"]) for s in browser["steps"]] == [("load", 200), ("sign in", 401)]
+    assert [(s["name"], s["method"], s["path"], s["status"], s["outcome"]) for s in browser["steps"]] == [
+        ("load", "GET", "/", 200, "ok"),
+        ("sign in", "POST", "/user/login", 401, "auth"),
+    ]
     assert wrong not in output
     shots = screenshots(config)
     assert len(shots) == 1 and wrong not in shots[0].name
@@ -144,6 +147,9 @@ def test_a_running_monitor_links_the_failure_screenshot_behind_basic_auth(real, 
         return page.text if 'class="screenshot"' in page.text else None
 
     page = wait_for(failed, timeout=60, interval=1, message="the browser failure on the instance page")
+    journey = page.split('<h2 id="journey">Latest browser journey</h2>', 1)[1].split("</section>", 1)[0]
+    assert "<code>GET /</code>" in journey and "<code>POST /user/login</code>" in journey, journey
+    assert '<tr class="step-fail">' in journey and ">auth</span>" in journey
     href = page.split('class="screenshot" href="', 1)[1].split('"', 1)[0]
     assert href.startswith("real/screenshots/real-") and href.endswith("Z.png"), href
     url = f"{mon.url}/instances/{href}"

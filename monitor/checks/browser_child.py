@@ -146,11 +146,12 @@ class Journey:
 
     def fail_step(self, name: str, started: float, failed: Failed) -> None:
         ms = round((time.perf_counter() - started) * 1000, 1)
-        path = urlsplit(self.page.url).path or "/"
+        method, path = REQUESTS[name]
+        path = path.replace("{id}", str(self.job.get("account_id")))
         emit(
             {
                 "step": name,
-                "method": "GET",
+                "method": method,
                 "path": path,
                 "status": failed.status,
                 "ms": ms,
