@@ -56,6 +56,15 @@ def screenshots(config: Path) -> list[Path]:
 
 
 def test_check_with_the_browser_against_a_fresh_real_2fauth_is_up(real, write_config):
+    # another account listed first: the journey must open the canary, not the first entry
+    other = real.api(
+        "POST",
+        "/api/v1/twofaccounts",
+        json={"uri": "otpauth://totp/Aardvark:zoo?secret=JBSWY3DPEHPK3PXP&issuer=Aardvark"},
+    )
+    assert other.status_code == 201, other.text
+    ordered = [other.json()["id"], real.account_id]
+    assert real.api("POST", "/api/v1/twofaccounts/reorder", json={"orderedIds": ordered}).status_code == 200
     results, output, config = check(write_config, real)
     assert brief(results) == {
         "live": ("up", None),

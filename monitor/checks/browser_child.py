@@ -244,7 +244,7 @@ class Journey:
         with self.page.expect_response(
             lambda r: urlsplit(r.url).path == otp_path, timeout=self.left_ms()
         ) as got:
-            self.page.locator(".tfa-cell.tfa-content").nth(ids.index(wanted)).click(timeout=self.left_ms())
+            self.account_cell(account, wanted).click(timeout=self.left_ms())
         shown = self.page.locator("#otp")
         shown.wait_for(state="visible", timeout=self.left_ms())
         text = ""
@@ -263,6 +263,18 @@ class Journey:
         }
         self.step("code", "GET", otp_path, got.value.status, started)
         self.page.locator("#btnClose >> visible=true").first.click(timeout=self.left_ms())
+
+    def account_cell(self, account: dict[str, Any], wanted: int) -> Any:
+        """The list entry of the canary account, found by its service and account name as shown."""
+        cells = self.page.locator(".tfa-cell.tfa-content")
+        for name in (account.get("service"), account.get("account")):
+            if isinstance(name, str) and name:
+                cells = cells.filter(has_text=name)
+        if cells.count() == 0:
+            raise Failed(
+                "config", f"account {wanted} is not shown on the accounts page (another group selected?)"
+            )
+        return cells.first
 
     def sign_out(self, out: dict[str, Any], started: float) -> None:
         self.page.locator("#btnEmailMenu").click(timeout=self.left_ms())
