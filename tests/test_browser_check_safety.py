@@ -32,9 +32,13 @@ def silent_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
 
 
-def instances(url: str, n: int = 1, **browser) -> list:
+def instances(url: str, n: int = 1, instance_timeout: str = "10s", **browser) -> list:
     checks = {"browser": {"email": "m@example.com", "password": PASSWORD, "timeout": "3s", **browser}}
-    raw = {"instances": [{"name": f"i{i}", "url": url, "checks": checks} for i in range(n)]}
+    raw = {
+        "instances": [
+            {"name": f"i{i}", "url": url, "timeout": instance_timeout, "checks": checks} for i in range(n)
+        ]
+    }
     return config.from_mapping(raw, env={}).instances
 
 
@@ -47,7 +51,8 @@ def alive(pid: int) -> bool:
 
 
 async def test_the_journey_timeout_is_a_timeout_and_leaves_no_process(silent_url, tmp_path):
-    inst = instances(silent_url)[0]
+    # the browser's own timeout (3 s) applies, not the instance's (1 s, meant for one request)
+    inst = instances(silent_url, instance_timeout="1s")[0]
     ctx = make_context(inst, tmp_path / "shots")
     started = time.monotonic()
     try:
