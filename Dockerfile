@@ -44,8 +44,21 @@ WORKDIR /app
 
 # Dependencies first, so that a code change does not reinstall them. Wheels only: no compiler
 # is needed, and none is left in the image. requirements.lock comes from deploy/refresh-lock.
-COPY requirements.lock ./
+COPY requirements.lock requirements-browser.lock ./
 RUN pip install --no-cache-dir --only-binary=:all: --requirement requirements.lock
+
+# The browser check (docs/browser-check.md): `docker build --build-arg BROWSER=1 .` adds Debian's
+# Chromium and Playwright's Python package, about 0.9 GB (Chromium and its libraries ~720 MB,
+# Playwright and its Node.js driver ~165 MB). Playwright never downloads a browser of its own.
+ARG BROWSER=0
+# DL3008: Chromium is not pinned, so each build takes Debian's latest security fixes for it.
+# hadolint ignore=DL3008
+RUN if [ "$BROWSER" = 1 ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends chromium fonts-liberation \
+      && rm -rf /var/lib/apt/lists/* \
+      && pip install --no-cache-dir --only-binary=:all: --requirement requirements-browser.lock; \
+    fi
 
 # The monitor itself is built into a wheel and installed like any package: templates/ (at the top
 # of the project) ships inside the wheel, so nothing of the source tree is needed at run time and

@@ -21,7 +21,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.checks import InstanceContext, make_context, run_check
+from monitor.checks import InstanceContext, artifacts_dir, make_context, run_check
 from monitor.config import Instance, Settings
 from monitor.models import Result, Status
 from monitor.store import Store, Transition
@@ -57,9 +57,10 @@ class Stats:
 async def run_all_once(settings: Settings) -> list[Result]:
     """Every enabled check of every instance once (the `check` command); no store, no scheduler."""
     semaphore = asyncio.Semaphore(settings.max_concurrency)
+    artifacts = artifacts_dir(settings.storage.path)
 
     async def one_instance(inst: Instance) -> list[Result]:
-        ctx = make_context(inst)
+        ctx = make_context(inst, artifacts)
         try:
             out = []
             for check in inst.enabled_checks():
@@ -169,7 +170,8 @@ class Monitor:
     # --- jobs --------------------------------------------------------------------------------
 
     def _add_instance(self, inst: Instance, spread: float) -> None:
-        self.contexts[inst.name] = make_context(inst)
+        artifacts = artifacts_dir(self.store.path) if self.store is not None else None
+        self.contexts[inst.name] = make_context(inst, artifacts)
         self._schedule_checks(inst, spread)
 
     def _schedule_checks(self, inst: Instance, spread: float) -> None:

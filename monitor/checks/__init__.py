@@ -9,8 +9,8 @@ import asyncio
 import logging
 import time
 
-from monitor.checks import live, ready, totp
-from monitor.checks.context import InstanceContext, InstanceSettings, make_context
+from monitor.checks import browser, live, ready, totp
+from monitor.checks.context import InstanceContext, InstanceSettings, artifacts_dir, make_context
 from monitor.checks.http import CheckFailure
 from monitor.checks.release import describe as describe_release
 from monitor.checks.spec import CheckSettings, CheckSpec
@@ -24,6 +24,7 @@ __all__ = [
     "CheckSpec",
     "InstanceContext",
     "InstanceSettings",
+    "artifacts_dir",
     "make_context",
     "run_check",
 ]
@@ -31,7 +32,7 @@ __all__ = [
 log = logging.getLogger("monitor.checks")
 
 # Every check type, in the order the page shows them and an instance runs them.
-SPECS: dict[str, CheckSpec] = {s.name: s for s in (live.SPEC, ready.SPEC, totp.SPEC)}
+SPECS: dict[str, CheckSpec] = {s.name: s for s in (live.SPEC, ready.SPEC, totp.SPEC, browser.SPEC)}
 
 
 def _cert_owner(ctx: InstanceContext) -> str | None:
@@ -41,7 +42,8 @@ def _cert_owner(ctx: InstanceContext) -> str | None:
 
 
 async def run_check(ctx: InstanceContext, check: str) -> Result:
-    """Run one check within the instance's timeout; always returns a Result."""
+    """Run one check within its timeout (the instance's, unless the check has its own); always
+    returns a Result."""
     wall, started = time.time(), time.perf_counter()
     now = time.time()
     spec = SPECS[check]
@@ -56,9 +58,11 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
             retry_after=ctx.rate_limited_until - now,
         )
     steps: list[Step] = []
+    cfg = ctx.inst.check_settings(check)
+    limit = cfg.check_timeout() or ctx.inst.timeout
     try:
-        async with asyncio.timeout(ctx.inst.timeout):
-            result = await spec.runner(ctx, ctx.inst.check_settings(check), steps)
+        async with asyncio.timeout(limit):
+            result = await spec.runner(ctx, cfg, steps)
     except CheckFailure as exc:
         result = Result(
             ctx.inst.name,
@@ -78,7 +82,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
             check,
             default_status(Kind.TIMEOUT),
             Kind.TIMEOUT,
-            f"no complete answer within {ctx.inst.timeout:g}s",
+            f"no complete answer within {limit:g}s",
             started_at=wall,
         )
     except Exception as exc:  # a bug of ours or an answer nobody foresaw: report it, never crash

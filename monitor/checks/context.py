@@ -60,6 +60,7 @@ class InstanceContext:
     encryption: bool | None = None  # 2FAuth's useEncryption setting; None = not known
     encryption_note: str = ""  # why it is not known
     encryption_read_at: float = 0.0
+    artifacts: Path | None = None  # where a check may keep files of its failures (screenshots)
     origin: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,5 +114,14 @@ def make_client(inst: InstanceSettings) -> httpx.AsyncClient:
     )
 
 
-def make_context(inst: InstanceSettings) -> InstanceContext:
-    return InstanceContext(inst, make_client(inst))
+def artifacts_dir(storage_path: str) -> Path | None:
+    """Where checks keep files of their failures (the browser check's screenshots): a folder beside
+    the history, `data/monitor.db` -> `data/monitor-screenshots/`; None for an in-memory database."""
+    if not storage_path or storage_path == ":memory:":
+        return None
+    db = Path(storage_path)
+    return db.with_name(f"{db.stem}-screenshots")
+
+
+def make_context(inst: InstanceSettings, artifacts: Path | None = None) -> InstanceContext:
+    return InstanceContext(inst, make_client(inst), artifacts=artifacts)

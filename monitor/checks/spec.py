@@ -1,4 +1,4 @@
-"""What a check type is: one `CheckSpec` per module (live.py, ready.py, totp.py), registered in
+"""What a check type is: one `CheckSpec` per module (live.py, ready.py, totp.py, browser.py), registered in
 monitor/checks/__init__.py. Config builds `checks:` from the specs' settings models, and the page,
 charts, alerts, OpenAPI and demo take their words and numbers from them.
 
@@ -38,6 +38,10 @@ class CheckSettings(FrozenModel):
 
     def check_interval(self) -> float | None:
         """The check's own interval, when it has one; None: the instance's interval."""
+        return None
+
+    def check_timeout(self) -> float | None:
+        """The check's own time limit, when it has one; None: the instance's timeout."""
         return None
 
     def api_requests_per_run(self) -> float:

@@ -242,6 +242,7 @@ def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> di
     for check in item["checks"]:
         checks[check["name"]] = _bars(src.store.daily_bars(inst.name, check["name"], BAR_DAYS, now))
     flow = src.latest(inst.name, "totp") if "totp" in inst.enabled_checks() else None
+    journey = src.latest(inst.name, "browser") if "browser" in inst.enabled_checks() else None
     failures = [
         {
             "check": row["check"],
@@ -258,6 +259,7 @@ def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> di
     return {
         "bars": checks,
         "flow": _flow(inst, flow),
+        "journey": _flow(inst, journey),
         "failures": failures,
         "deliveries": _deliveries(src, inst),
     }
@@ -286,7 +288,7 @@ def _deliveries(src: Source, inst: Instance) -> dict[str, list[dict[str, Any]]]:
 
 
 def _flow(inst: Instance, result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The latest TOTP flow as a waterfall: each step with its offset from the start."""
+    """The latest TOTP flow (or browser journey) as a waterfall: each step with its offset from the start."""
     if not result:
         return None
     offset, steps = 0.0, []

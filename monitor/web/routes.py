@@ -23,6 +23,7 @@ def routes(h: Handlers) -> list[BaseRoute]:
     return [
         Route("/", h.index, methods=READ),
         Route("/instances/{name}", h.instance, methods=READ),
+        Route("/instances/{name}/screenshots/{file}", h.screenshot, methods=READ),
         Route("/api/v1/status", h.api_status, methods=READ),
         Route("/api/v1/instances/{name}/history", h.api_history, methods=READ),
         Route(openapi.PATH, h.api_contract, methods=READ),
