@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
-from monitor import config as configuration
 from monitor import __version__, demo, init, logs, runtime, simulator
+from monitor import config as configuration
 from monitor.alerts.command import cmd_test_alert
 from monitor.config import ConfigError, Settings
 from monitor.models import Status

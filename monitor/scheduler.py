@@ -115,7 +115,9 @@ class Monitor:
             )
         self.scheduler.start()
         self._clock_task = asyncio.create_task(self._watch_clock())
-        log.info("monitoring %s, %s", plural(len(self.settings.instances), "instance"), plural(total, "check"))
+        log.info(
+            "monitoring %s, %s", plural(len(self.settings.instances), "instance"), plural(total, "check")
+        )
 
     async def stop(self, timeout: float = 8.0) -> None:
         """Stop scheduling, let in-flight checks finish (bounded), write what is queued."""

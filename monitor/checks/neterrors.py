@@ -107,7 +107,10 @@ def describe(exc: BaseException, url: str, what: str, timeout: float) -> tuple[K
                 kind = Kind.TIMEOUT if words.startswith("connecting") else Kind.CONNECT
                 return kind, words
     if isinstance(exc, httpx.RemoteProtocolError):
-        return Kind.CONNECT, f"{what}: {where} closed the connection or answered malformed HTTP: {_reason(exc)}"
+        return (
+            Kind.CONNECT,
+            f"{what}: {where} closed the connection or answered malformed HTTP: {_reason(exc)}",
+        )
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return Kind.CONNECT, f"{what}: connection to {where} broken: {_reason(exc)}"
     return Kind.CONNECT, f"cannot connect to {where}: {_reason(exc)}"
