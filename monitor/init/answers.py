@@ -103,8 +103,15 @@ def default_name(url: str) -> str:
     return name or "2fauth"
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long (a token pasted in place of a file name) exists nowhere
+        return False
+
+
 def _token(args: argparse.Namespace, path: Path, interactive: bool) -> tuple[str, bool]:
-    if path.exists() or not interactive:
+    if _exists(path) or not interactive:
         if args.token_file is None and not interactive:
             raise InitError("--token-file is required (or run init in a terminal to be asked for the token)")
         return _read_token(path), False
@@ -131,9 +138,13 @@ def _read_token(path: Path) -> str:
 
 
 def _refuse_existing(path: Path, force: bool, flag: str) -> None:
-    if path.exists() and not force:
+    if _exists(path) and not force:
         raise InitError(f"{flag}: {path} already exists; pass --force to replace it")
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise InitError(f"{flag}: unusable file name: {exc.strerror or exc}") from None
+    if is_dir:
         raise InitError(f"{flag}: {path} is a directory")
 
 

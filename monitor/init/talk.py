@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from monitor.checks import InstanceContext, run_check
-from monitor.checks.http import CheckFailure, api_message, classify_status, fetch
+from monitor.checks.http import CheckFailure, api_message, classify_status, fetch, with_release_hint
 from monitor.init.answers import EXIT_TWOFAUTH, EXIT_USER, InitError
 from monitor.models import Kind, Status, Step
 
@@ -43,6 +43,12 @@ def _exit_code(kind: Kind | None, message: str) -> int:
 async def find(ctx: InstanceContext) -> Found:
     """The live check, then GET /api/v1/user; an InitError when either fails."""
     live = await run_check(ctx, "live")
+    if live.kind == Kind.NOT_A_HEALTH_ENDPOINT:  # /live and /up are both the web app's page
+        raise InitError(
+            f"{ctx.inst.url} is not the base URL of a 2FAuth: {live.path or '/up'} answers its web page "
+            "(give the URL you open 2FAuth at, with its sub-directory if it has one)",
+            EXIT_USER,
+        )
     if live.status == Status.DOWN:
         raise InitError(f"{ctx.inst.url}: {live.message}", _exit_code(live.kind, live.message))
     steps: list[Step] = []
@@ -52,8 +58,10 @@ async def find(ctx: InstanceContext) -> Found:
         if failure is not None:
             raise failure
     except CheckFailure as exc:
-        what = "the token was refused" if exc.kind == Kind.AUTH else "2FAuth's API failed"
-        raise InitError(f"{what}: {exc.message}", _exit_code(exc.kind, exc.message)) from None
+        if exc.kind == Kind.AUTH:
+            message = with_release_hint(exc.message, ctx.version) if exc.http_status == 401 else exc.message
+            raise InitError(f"the token was refused: {message}", EXIT_USER) from None
+        raise InitError(f"2FAuth's API failed: {exc.message}", _exit_code(exc.kind, exc.message)) from None
     user = fetched.json()
     if not isinstance(user, dict) or "email" not in user:
         raise InitError(
