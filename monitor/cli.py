@@ -55,8 +55,9 @@ HELP: dict[str, tuple[str, str, str, str]] = {
         "optionally creates the canary TOTP account in 2FAuth, then writes a minimal configuration\n"
         "whose secrets sit in separate files (mode 0600), and runs every check once.\n"
         "Asks for what is missing when run in a terminal.",
-        "0 written, every check up; 1 2FAuth failed or a check is not up; 2 a mistake in the input\n"
-        "(a bad URL, a refused token, a file that already exists without --force)",
+        "0  the configuration is written and every check is up\n"
+        "1  2FAuth failed (unreachable, maintenance, API error), or a check is not up\n"
+        "2  a mistake in the input: a bad URL, a refused token, a file that exists (see --force)",
         "2fauth-monitor init --url https://2fauth.example.com --token-file twofauth_token \\\n"
         "    --create-canary --out monitor.yaml\n"
         "2fauth-monitor init          # in a terminal: asks for the URL and the token",
@@ -64,8 +65,10 @@ HELP: dict[str, tuple[str, str, str, str]] = {
     "check": (
         "run every check once and print the results",
         "Runs every enabled check of every instance once, without the scheduler, history or page.",
-        "0 every check up; 1 any check down or degraded; 2 configuration error;\n"
-        "141 the reader of the output went away (check --json | head)",
+        "0    every check is up\n"
+        "1    a check is down or degraded\n"
+        "2    configuration error (one line per problem, naming its key path)\n"
+        "141  the reader of the output went away (check --json | head)",
         "2fauth-monitor check --config monitor.yaml\n2fauth-monitor check --config monitor.yaml --json",
     ),
     "run": (
@@ -73,42 +76,43 @@ HELP: dict[str, tuple[str, str, str, str]] = {
         "Runs the checks on their schedule, keeps the history in SQLite, sends alerts and serves the\n"
         "status page (web.listen, default 127.0.0.1:8080). SIGHUP reloads the configuration;\n"
         "SIGINT or SIGTERM stop after the writes in flight.",
-        "0 stopped by SIGINT or SIGTERM; 2 configuration error (or the page's address is taken)",
+        "0  stopped by SIGINT or SIGTERM\n"
+        "2  configuration error, the database unusable, or the page's address taken",
         "2fauth-monitor run --config monitor.yaml\nMONITOR_CONFIG=monitor.yaml 2fauth-monitor run --log-format json",
     ),
     "validate": (
         "check a configuration and print warnings",
         "Reads and validates a configuration (its secret files too) without contacting any instance,\n"
         "and warns about risky settings: the API budget, insecure TLS, a token over plain http://.",
-        "0 valid (warnings may be printed); 2 invalid, one line per problem naming its key path",
+        "0  valid (warnings may be printed)\n2  invalid: one line per problem, naming its key path",
         "2fauth-monitor validate --config monitor.yaml",
     ),
     "simulate": (
         "a simulated 2FAuth, to rehearse outages",
         "Serves a simulated 2FAuth (the API of 8.0.1, or of the real 5.4.3) on loopback, with faults\n"
         "at start (--fault) or at run time (POST /__sim/faults).",
-        "0 stopped by Ctrl-C or SIGTERM; 1 the port cannot be bound; 2 a bad option",
+        "0  stopped by Ctrl-C or SIGTERM\n1  the port cannot be bound\n2  a bad option",
         "2fauth-monitor simulate --port 8000 --release 5.4.3 --fault slow",
     ),
     "demo": (
         "simulated 2FAuth instances, monitored, with the status page",
         "Starts two simulated 2FAuth instances (one goes through a fault every 45 seconds), monitors\n"
         "them and serves the status page, with 90 days of generated history.",
-        "0 stopped by Ctrl-C or SIGTERM; 2 the page's address is taken or the database unusable",
+        "0  stopped by Ctrl-C or SIGTERM\n2  the page's address is taken, or the database unusable",
         "2fauth-monitor demo            # then open http://127.0.0.1:8080/",
     ),
     "render": (
         "write the status page as static files, for any web server",
         "Writes the status page, every window, instance page, JSON, feed and badge as files, from the\n"
         "history a running (or stopped) monitor keeps.",
-        "0 written; 2 configuration error or no database yet",
+        "0  written\n2  configuration error, or no database yet",
         "2fauth-monitor render --config monitor.yaml --out site/",
     ),
     "test-alert": (
         "send a test alert through each notifier (or one)",
         "Sends a test alert through the real delivery path of each notifier, or of one, and says\n"
         "whether it arrived.",
-        "0 delivered; 1 not delivered; 2 configuration error",
+        "0  delivered\n1  not delivered (the reason is printed)\n2  configuration error",
         "2fauth-monitor test-alert --config monitor.yaml --notifier ops",
     ),
 }

@@ -12,6 +12,7 @@ import time
 from monitor.checks import live, ready, totp
 from monitor.checks.context import InstanceContext, InstanceSettings, make_context
 from monitor.checks.http import CheckFailure, with_release_hint
+from monitor.checks.neterrors import host_port
 from monitor.checks.release import describe as describe_release
 from monitor.checks.spec import CheckSettings, CheckSpec
 from monitor.models import Kind, Result, Status, Step, default_status
@@ -78,7 +79,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
             check,
             default_status(Kind.TIMEOUT),
             Kind.TIMEOUT,
-            f"no complete answer within {ctx.inst.timeout:g}s",
+            f"no complete answer from {host_port(ctx.inst.url)} within {ctx.inst.timeout:g}s",
             started_at=wall,
         )
     except Exception as exc:  # a bug of ours or an answer nobody foresaw: report it, never crash
