@@ -141,6 +141,12 @@ def test_mistakes_are_one_line_and_exit_2(sim, tmp_path):
         done = init(*args, cwd=tmp_path)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert expected in one_line(done), (args, done.stderr)
+    plain_file = tmp_path / "a-file"
+    plain_file.write_text("")
+    done = init("--url", sim.url, "--token-file", tok, "--create-canary", "--out", str(plain_file / "m.yaml"),
+                cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and one_line(done) == f"error: --out: {plain_file} is not a directory"
+    assert [a for a in accounts(sim) if a["service"] == "2fauth-monitor canary"] == []  # 2FAuth untouched
     empty = tmp_path / "empty"
     empty.write_text("\n")
     done = init("--url", sim.url, "--token-file", str(empty), cwd=tmp_path)

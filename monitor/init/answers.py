@@ -89,6 +89,9 @@ def gather(args: argparse.Namespace, interactive: bool | None = None) -> Answers
         )
     canary_file = Path(args.canary_secret_file or out.with_name("canary_secret")).expanduser().absolute()
     _refuse_existing(canary_file, args.force, "--canary-secret-file")
+    for path, flag in ((out, "--out"), (canary_file, "--canary-secret-file"), (token_file, "--token-file")):
+        if flag != "--token-file" or typed:
+            _refuse_unwritable(path, flag)  # before 2FAuth is changed: no canary account left orphaned
     name = args.name or default_name(url)
     return Answers(url, name, token, token_file, typed, canary_file, create, out, args.force)
 
@@ -146,6 +149,16 @@ def _refuse_existing(path: Path, force: bool, flag: str) -> None:
         raise InitError(f"{flag}: unusable file name: {exc.strerror or exc}") from None
     if is_dir:
         raise InitError(f"{flag}: {path} is a directory")
+
+
+def _refuse_unwritable(path: Path, flag: str) -> None:
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InitError(f"{flag}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InitError(f"{flag}: cannot write in {folder}")
 
 
 def _ask(prompt: str) -> str:
