@@ -83,7 +83,9 @@ async def _talk(inst: Instance, answers: Answers, secret: str) -> tuple[Found, i
         role = "an administrator" if found.admin else "not an administrator"
         print(f"the token works: user {clean(found.user)} ({role})")
         if not answers.create_canary:
-            print("no canary account in 2FAuth (--create-canary adds one, to check that stored secrets decrypt)")
+            print(
+                "no canary account in 2FAuth (--create-canary adds one, to check that stored secrets decrypt)"
+            )
             return found, None
         account_id = await create_canary(ctx, secret)
         print(f'created the canary TOTP account "{CANARY_NAME}" in 2FAuth (id {account_id})')
