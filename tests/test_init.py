@@ -151,6 +151,11 @@ def test_mistakes_are_one_line_and_exit_2(sim, tmp_path):
     empty.write_text("\n")
     done = init("--url", sim.url, "--token-file", str(empty), cwd=tmp_path)
     assert done.returncode == 2 and one_line(done) == "error: --token-file: the file is empty"
+    bearer = tmp_path / "bearer"
+    bearer.write_text(f"Bearer {simulator.DEFAULT_TOKEN}\n")
+    done = init("--url", sim.url, "--token-file", str(bearer), cwd=tmp_path)
+    assert done.returncode == 2
+    assert one_line(done) == 'error: --token-file: the file starts with "Bearer "; keep only the token in it'
     assert not (tmp_path / "monitor.yaml").exists()
 
 
@@ -228,11 +233,15 @@ def _converse(
 def test_init_in_a_terminal_asks_for_what_is_missing(sim, tmp_path):
     code, output = _converse(
         ["-m", "monitor", "init"],
-        [("2FAuth URL", sim.url), ("Personal access token", simulator.DEFAULT_TOKEN), ("[Y/n]", "")],
+        [
+            ("2FAuth URL", sim.url),
+            ("Personal access token", f"Bearer {simulator.DEFAULT_TOKEN}"),
+            ("[Y/n]", ""),
+        ],
         tmp_path,
     )
     assert code == 0, output
-    assert simulator.DEFAULT_TOKEN not in output  # typed without echo
+    assert simulator.DEFAULT_TOKEN not in output  # typed without echo; a pasted "Bearer " is dropped
     assert "created the canary TOTP account" in output
     token = tmp_path / "twofauth_token"
     assert token.read_text().strip() == simulator.DEFAULT_TOKEN and mode(token) == 0o600

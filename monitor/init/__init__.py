@@ -142,6 +142,8 @@ def _first_run(out: Path) -> int:
         settings = configuration.load(out)
     except ConfigError as exc:  # a bug of ours: the file was written by init itself
         raise InitError(f"{out} does not validate: {exc.problems[0]}", EXIT_TWOFAUTH) from None
+    for line in configuration.warnings(settings):
+        print(f"warning: {redact(line)}", file=sys.stderr)
     results = asyncio.run(run_all_once(settings))
     for r in results:
         kind = f" [{r.kind}]" if r.kind else ""

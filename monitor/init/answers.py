@@ -118,10 +118,16 @@ def _token(args: argparse.Namespace, path: Path, interactive: bool) -> tuple[str
         if args.token_file is None and not interactive:
             raise InitError("--token-file is required (or run init in a terminal to be asked for the token)")
         return _read_token(path), False
-    token = getpass.getpass("Personal access token (Settings → OAuth; not shown): ").strip()
+    token = _bare(getpass.getpass("Personal access token (Settings → OAuth; not shown): "))
     if not token:
         raise InitError("no token given")
     return token, True
+
+
+def _bare(token: str) -> str:
+    """The token without spaces or a pasted "Bearer " in front of it."""
+    token = token.strip()
+    return token[7:].strip() if token.lower().startswith("bearer ") else token
 
 
 def _read_token(path: Path) -> str:
@@ -135,6 +141,8 @@ def _read_token(path: Path) -> str:
         raise InitError("--token-file: the file is not UTF-8 text") from None
     if not token:
         raise InitError("--token-file: the file is empty")
+    if _bare(token) != token:  # the monitor reads the file as it is: "Bearer Bearer ..." would be refused
+        raise InitError('--token-file: the file starts with "Bearer "; keep only the token in it')
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         print(f"warning: {path} can be read by other users; run: chmod 600 {path}", file=sys.stderr)
     return token
