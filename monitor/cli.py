@@ -12,12 +12,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, cast
 
+from monitor import __version__, demo, init, logs, runtime, simulator
 from monitor import config as configuration
-from monitor import demo, logs, runtime, simulator
 from monitor.alerts.command import cmd_test_alert
 from monitor.config import ConfigError, Settings
 from monitor.models import Status
+from monitor.plural import plural
 from monitor.sanitize import clean
 from monitor.scheduler import run_all_once
 from monitor.secrets import redact
@@ -45,42 +47,129 @@ def _add_logging(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default=None, help="debug, info, warning or error (default info)")
 
 
+# name -> (one line for the command list, what it does, exit codes, examples)
+HELP: dict[str, tuple[str, str, str, str]] = {
+    "init": (
+        "write a working configuration for one 2FAuth instance, checked against it",
+        "Checks the URL (finds /up or /live, reads the release) and the token (GET /api/v1/user),\n"
+        "optionally creates the canary TOTP account in 2FAuth, then writes a minimal configuration\n"
+        "whose secrets sit in separate files (mode 0600), and runs every check once.\n"
+        "Asks for what is missing when run in a terminal.",
+        "0  the configuration is written and every check is up\n"
+        "1  2FAuth failed (unreachable, maintenance, API error), or a check is not up\n"
+        "2  a mistake in the input: a bad URL, a refused token, a file that exists (see --force)",
+        "2fauth-monitor init --url https://2fauth.example.com --token-file twofauth_token \\\n"
+        "    --create-canary --out monitor.yaml\n"
+        "2fauth-monitor init          # in a terminal: asks for the URL and the token",
+    ),
+    "check": (
+        "run every check once and print the results",
+        "Runs every enabled check of every instance once, without the scheduler, history or page.",
+        "0    every check is up\n"
+        "1    a check is down or degraded\n"
+        "2    configuration error (one line per problem, naming its key path)\n"
+        "141  the reader of the output went away (check --json | head)",
+        "2fauth-monitor check --config monitor.yaml\n2fauth-monitor check --config monitor.yaml --json",
+    ),
+    "run": (
+        "the scheduler, the history and the status page",
+        "Runs the checks on their schedule, keeps the history in SQLite, sends alerts and serves the\n"
+        "status page (web.listen, default 127.0.0.1:8080). SIGHUP reloads the configuration;\n"
+        "SIGINT or SIGTERM stop after the writes in flight.",
+        "0  stopped by SIGINT or SIGTERM\n"
+        "2  configuration error, the database unusable, or the page's address taken",
+        "2fauth-monitor run --config monitor.yaml\nMONITOR_CONFIG=monitor.yaml 2fauth-monitor run --log-format json",
+    ),
+    "validate": (
+        "check a configuration and print warnings",
+        "Reads and validates a configuration (its secret files too) without contacting any instance,\n"
+        "and warns about risky settings: the API budget, insecure TLS, a token over plain http://.",
+        "0  valid (warnings may be printed)\n2  invalid: one line per problem, naming its key path",
+        "2fauth-monitor validate --config monitor.yaml",
+    ),
+    "simulate": (
+        "a simulated 2FAuth, to rehearse outages",
+        "Serves a simulated 2FAuth (the API of 8.0.1, or of the real 5.4.3) on loopback, with faults\n"
+        "at start (--fault) or at run time (POST /__sim/faults).",
+        "0  stopped by Ctrl-C or SIGTERM\n1  the port cannot be bound\n2  a bad option",
+        "2fauth-monitor simulate --port 8000 --release 5.4.3 --fault slow",
+    ),
+    "demo": (
+        "simulated 2FAuth instances, monitored, with the status page",
+        "Starts two simulated 2FAuth instances (one goes through a fault every 45 seconds), monitors\n"
+        "them and serves the status page, with 90 days of generated history.",
+        "0  stopped by Ctrl-C or SIGTERM\n2  the page's address is taken, or the database unusable",
+        "2fauth-monitor demo            # then open http://127.0.0.1:8080/",
+    ),
+    "render": (
+        "write the status page as static files, for any web server",
+        "Writes the status page, every window, instance page, JSON, feed and badge as files, from the\n"
+        "history a running (or stopped) monitor keeps.",
+        "0  written\n2  configuration error, or no database yet",
+        "2fauth-monitor render --config monitor.yaml --out site/",
+    ),
+    "test-alert": (
+        "send a test alert through each notifier (or one)",
+        "Sends a test alert through the real delivery path of each notifier, or of one, and says\n"
+        "whether it arrived.",
+        "0  delivered\n1  not delivered (the reason is printed)\n2  configuration error",
+        "2fauth-monitor test-alert --config monitor.yaml --notifier ops",
+    ),
+}
+
+
+def _command(sub: Any, name: str) -> argparse.ArgumentParser:
+    summary, description, exit_codes, examples = HELP[name]
+    indent = "\n  ".join
+    return cast(
+        argparse.ArgumentParser,
+        sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=f"exit codes:\n  {indent(exit_codes.splitlines())}\n\nexamples:\n  "
+            f"{indent(examples.splitlines())}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        ),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="2fauth-monitor", description="Synthetic end-to-end monitor for 2FAuth."
+        prog="2fauth-monitor",
+        description="Synthetic end-to-end monitor for 2FAuth.",
+        epilog="Start with `2fauth-monitor init`, then `2fauth-monitor run --config monitor.yaml`.\n"
+        "Each command has its own --help.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"2fauth-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "check", help="run every check once; exit 0 when all are up, 1 otherwise, 2 on bad config"
-    )
+    init.add_arguments(_command(sub, "init"))
+
+    p = _command(sub, "check")
     _add_config(p)
     p.add_argument("--json", action="store_true", help="print one JSON document with every result")
     _add_logging(p)
 
-    p = sub.add_parser("run", help="the scheduler, history and status page")
+    p = _command(sub, "run")
     _add_config(p)
     _add_logging(p)
 
-    p = sub.add_parser("validate", help="check a configuration and print warnings")
-    _add_config(p)
+    _add_config(_command(sub, "validate"))
 
-    p = sub.add_parser("simulate", help="a simulated 2FAuth, to rehearse outages")
-    simulator.add_cli_arguments(p)
+    simulator.add_cli_arguments(_command(sub, "simulate"))
 
-    p = sub.add_parser("demo", help="simulated 2FAuth instances, monitored, with the status page")
+    p = _command(sub, "demo")
     p.add_argument("--listen", default="127.0.0.1:8080", help="status page address (default 127.0.0.1:8080)")
     p.add_argument("--db", default="data/demo.db", help="demo database (default data/demo.db)")
     _add_logging(p)
 
-    p = sub.add_parser("render", help="write the status page as static files, for any web server")
+    p = _command(sub, "render")
     p.add_argument("--config", "-c", metavar="FILE", help="YAML configuration (default: $MONITOR_CONFIG)")
     p.add_argument("--out", "-o", metavar="DIR", required=True, help="folder to write into")
 
-    p = sub.add_parser(
-        "test-alert",
-        help="send a test alert through each notifier (or one); exit 0 when delivered, 1 if not, 2 on bad config",
-    )
+    p = _command(sub, "test-alert")
     _add_config(p)
     p.add_argument("--notifier", "-n", metavar="NAME", help="only this notifier (default: every one)")
     return parser
@@ -95,7 +184,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for line in configuration.warnings(settings):
         print(f"warning: {redact(line)}")
     checks = sum(len(i.enabled_checks()) for i in settings.instances)
-    print(f"configuration is valid: {len(settings.instances)} instances, {checks} checks")
+    print(f"configuration is valid: {plural(len(settings.instances), 'instance')}, {plural(checks, 'check')}")
     return EXIT_OK
 
 
@@ -128,6 +217,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "init": init.cmd_init,
     "check": cmd_check,
     "run": cmd_run,
     "validate": cmd_validate,

@@ -25,6 +25,7 @@ from monitor.bounded import BodyError, read_capped
 from monitor.config import Settings
 from monitor.config.push import GatusPush, HealthchecksPush, PushBase, UptimeKumaPush
 from monitor.models import Result, Status
+from monitor.plural import plural
 from monitor.sanitize import clean
 from monitor.secrets import redact
 from monitor.store import Transition
@@ -155,7 +156,7 @@ class Pusher:
     async def start(self) -> None:
         if self.targets:
             self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-            log.info("pushing results to %d monitors", len(self.targets))
+            log.info("pushing results to %s", plural(len(self.targets), "monitor"))
 
     async def stop(self) -> None:
         for timer in self._timers.values():
@@ -229,7 +230,7 @@ class Pusher:
             except PushError as exc:
                 left = deadline - time.monotonic()
                 if attempt == MAX_ATTEMPTS or left <= wait:
-                    log.warning("%s failed after %d attempts: %s", self.describe(i), attempt, exc)
+                    log.warning("%s failed after %s: %s", self.describe(i), plural(attempt, "attempt"), exc)
                     self._failing.add(i)
                     return
                 log.debug("%s attempt %d failed: %s", self.describe(i), attempt, exc)

@@ -21,9 +21,11 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.checklog import ResultLog
 from monitor.checks import InstanceContext, artifacts_dir, make_context, run_check
 from monitor.config import Instance, Settings
-from monitor.models import Result, Status
+from monitor.models import Result
+from monitor.plural import plural
 from monitor.store import Store, Transition
 
 log = logging.getLogger("monitor.scheduler")
@@ -81,6 +83,7 @@ class Monitor:
         self.contexts: dict[str, InstanceContext] = {}
         self.latest: dict[tuple[str, str], Result] = {}
         self.listeners: list[Listener] = []
+        self.result_log = ResultLog()
         self.in_maintenance: Callable[[str, float], bool] = lambda instance, at: False
         self.stats = Stats()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -114,9 +117,7 @@ class Monitor:
         self.scheduler.start()
         self._clock_task = asyncio.create_task(self._watch_clock())
         log.info(
-            "monitoring %d instances, %d checks",
-            len(self.settings.instances),
-            total,
+            "monitoring %s, %s", plural(len(self.settings.instances), "instance"), plural(total, "check")
         )
 
     async def stop(self, timeout: float = 8.0) -> None:
@@ -202,6 +203,7 @@ class Monitor:
             task.add_done_callback(self._inflight.discard)
         for key in [k for k in self.latest if k[0] == name]:
             del self.latest[key]
+        self.result_log.forget(name)
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         if event.code == EVENT_JOB_MAX_INSTANCES:
@@ -243,7 +245,7 @@ class Monitor:
         return await run_check(ctx, check)
 
     async def handle_result(self, result: Result) -> None:
-        """Record a result, log a state change, and tell the listeners."""
+        """Record a result, log it when it is a first or a change (checklog.py), tell the listeners."""
         key = (result.instance, result.check)
         self.latest[key] = result
         self.stats.runs[(result.instance, result.check, str(result.status))] += 1
@@ -255,25 +257,7 @@ class Monitor:
             transition = self.store.record(result, maintenance=maintenance)
             if self.store.healthy:  # while the database fails, the periodic retry writes the queue
                 await self._commit()
-        if transition is not None and transition.old_status is not None:
-            level = logging.INFO if result.status == Status.UP else logging.WARNING
-            why = f" ({result.kind}: {result.message})" if result.kind else ""
-            log.log(
-                level,
-                "%s/%s %s -> %s%s",
-                result.instance,
-                result.check,
-                transition.old_status,
-                result.status,
-                why,
-                extra={
-                    "instance": result.instance,
-                    "check": result.check,
-                    "status": str(result.status),
-                    "kind": result.kind,
-                    "event": "state_change",
-                },
-            )
+        self.result_log.note(result, maintenance=maintenance)
         for listener in self.listeners:
             try:
                 out = listener(result, transition, maintenance)

@@ -216,6 +216,28 @@ def test_healthy_answers_agree(encryption, diff_plain, diff_encrypted, sim_v5):
     compare(*targets(real, sim_v5(encryption=encryption)), healthy_requests())
 
 
+def canary_uri(target: Target) -> dict[str, str]:
+    """What `2fauth-monitor init --create-canary` sends (monitor/init/talk.py)."""
+    from monitor.init.talk import canary_uri as init_uri
+
+    return {"uri": init_uri(target.secret)}
+
+
+STORE_REQUESTS = [
+    Request("POST", "/api/v1/twofaccounts", body=canary_uri),
+    Request("POST", "/api/v1/twofaccounts", body={"uri": "not-an-otpauth-uri"}),
+    Request("POST", "/api/v1/twofaccounts", body={}),
+    Request("POST", "/api/v1/twofaccounts", auth="bad", body=canary_uri),
+]
+
+
+@pytest.mark.parametrize("encryption", [False, True], ids=["clear", "encrypted"])
+def test_storing_an_account_agrees(encryption, diff_plain, diff_encrypted, sim_v5):
+    """The account creation `init` relies on: 201 with the account (its secret included), or 422/401."""
+    real = diff_encrypted if encryption else diff_plain
+    compare(*targets(real, sim_v5(encryption=encryption)), STORE_REQUESTS)
+
+
 @pytest.mark.parametrize("encryption", [False, True], ids=["clear", "encrypted"])
 def test_app_key_changed_answers_agree(encryption, diff_plain, diff_encrypted, sim_v5):
     real = diff_encrypted if encryption else diff_plain

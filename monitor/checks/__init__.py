@@ -11,7 +11,8 @@ import time
 
 from monitor.checks import browser, live, ready, totp
 from monitor.checks.context import InstanceContext, InstanceSettings, artifacts_dir, make_context
-from monitor.checks.http import CheckFailure
+from monitor.checks.http import CheckFailure, with_release_hint
+from monitor.checks.neterrors import host_port
 from monitor.checks.release import describe as describe_release
 from monitor.checks.spec import CheckSettings, CheckSpec
 from monitor.models import Kind, Result, Status, Step, default_status
@@ -82,7 +83,7 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
             check,
             default_status(Kind.TIMEOUT),
             Kind.TIMEOUT,
-            f"no complete answer within {limit:g}s",
+            f"no complete answer from {host_port(ctx.inst.url)} within {limit:g}s",
             started_at=wall,
         )
     except Exception as exc:  # a bug of ours or an answer nobody foresaw: report it, never crash
@@ -104,6 +105,8 @@ def _finish(ctx: InstanceContext, check: str, result: Result, steps: list[Step],
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
     result.steps = steps
     result.version = result.version or ctx.version
+    if result.kind == Kind.AUTH and result.http_status == 401:
+        result.message = with_release_hint(result.message, result.version)
     result.release = result.release or describe_release(ctx)
     if result.path is None and result.steps:
         result.path = result.steps[-1].path

@@ -2,7 +2,8 @@
 
 Error tree (what `fetch` raises, always a `CheckFailure`):
     timeout       no complete answer in time (the check's own asyncio timeout covers slow drips)
-    connect       refused, DNS, reset, closed mid-body, malformed response
+    connect       refused, DNS, reset, closed mid-body, malformed response (neterrors.py: in words,
+                  naming host:port)
     tls           handshake or certificate verification failed
     bad_response  body over the size cap, too many redirects, invalid JSON (callers)
     http_status   redirect to another origin (the token never follows)
@@ -11,7 +12,6 @@ Error tree (what `fetch` raises, always a `CheckFailure`):
 from __future__ import annotations
 
 import json
-import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ import httpx
 
 from monitor.bounded import BodyError, read_capped
 from monitor.checks.context import InstanceContext, origin
+from monitor.checks.neterrors import describe, host_port
 from monitor.httpdates import http_date, retry_after
 from monitor.models import Kind, Status, Step, default_status
 from monitor.sanitize import clean
@@ -189,44 +190,23 @@ async def _send(
         raise
     except (httpx.InvalidURL, httpx.RemoteProtocolError) as exc:
         # httpx builds the next request of a redirect even when it does not follow it
-        if isinstance(exc, httpx.RemoteProtocolError) and "location header" not in str(exc).lower():
-            raise CheckFailure(Kind.CONNECT, f"connection broken: {_reason(exc)}") from None
-        raise CheckFailure(
-            Kind.BAD_RESPONSE,
-            f"{method} {_shown_path(ctx, url)} redirects to a Location that is not an http(s) URL; not followed",
-        ) from None
-    except httpx.TimeoutException:
-        raise CheckFailure(Kind.TIMEOUT, f"no answer from {method} {_shown_path(ctx, url)} in time") from None
-    except httpx.ConnectError as exc:
-        if _is_tls(exc):
-            raise CheckFailure(Kind.TLS, f"TLS failed: {_reason(exc)}") from None
-        raise CheckFailure(Kind.CONNECT, f"cannot connect: {_reason(exc)}") from None
-    except (httpx.ReadError, httpx.WriteError) as exc:
-        raise CheckFailure(Kind.CONNECT, f"connection broken: {_reason(exc)}") from None
-    except httpx.HTTPError as exc:
-        if _is_tls(exc):
-            raise CheckFailure(Kind.TLS, f"TLS failed: {_reason(exc)}") from None
-        raise CheckFailure(Kind.CONNECT, f"HTTP error: {_reason(exc)}") from None
-    except ssl.SSLError as exc:
-        raise CheckFailure(Kind.TLS, f"TLS failed: {exc.reason or exc}") from None
-    except (OSError, ValueError) as exc:
-        raise CheckFailure(Kind.CONNECT, f"cannot connect: {exc}") from None
+        if isinstance(exc, httpx.InvalidURL) or "location header" in str(exc).lower():
+            raise CheckFailure(
+                Kind.BAD_RESPONSE,
+                f"{method} {_shown_path(ctx, url)} redirects to a Location that is not an http(s) URL; "
+                "not followed",
+            ) from None
+        raise _transport_failure(exc, url, f"{method} {_shown_path(ctx, url)}", ctx.inst.timeout) from None
+    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        raise _transport_failure(exc, url, f"{method} {_shown_path(ctx, url)}", ctx.inst.timeout) from None
+    except ValueError as exc:
+        raise CheckFailure(Kind.CONNECT, f"cannot connect to {host_port(url)}: {exc}") from None
     return Fetched(response.status_code, response.headers, body, url, cert_days)
 
 
-def _is_tls(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "SSL" in str(exc) or "certificate" in str(exc).lower()
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    text = re.sub(r"\s+", " ", text)
-    return text[:200]
+def _transport_failure(exc: BaseException, url: str, what: str, timeout: float) -> CheckFailure:
+    kind, words = describe(exc, url, what, timeout)
+    return CheckFailure(kind, words)
 
 
 def _cert_days(response: httpx.Response) -> float | None:
@@ -294,7 +274,7 @@ def classify_status(fetched: Fetched, what: str) -> CheckFailure | None:
     suffix = f": {detail}" if detail else ""
     if code in (401, 403, 407):
         hint = {
-            401: "the token is missing, expired, revoked, or was created before 2FAuth v8",
+            401: "the token is missing, expired or revoked",
             403: "forbidden (behind an auth proxy, the monitor must come through a trusted proxy)",
             407: "the auth proxy did not authenticate the request",
         }[code]
@@ -315,3 +295,15 @@ def classify_status(fetched: Fetched, what: str) -> CheckFailure | None:
     if code >= 500:
         return CheckFailure(Kind.SERVER_ERROR, f"{what} answered {code}{suffix}", http_status=code)
     return CheckFailure(Kind.HTTP_STATUS, f"{what} answered {code}{suffix}", http_status=code)
+
+
+TOKEN_RESET_MAJOR = 8  # 2FAuth v8.0.0 invalidated every personal access token made before it
+
+
+def with_release_hint(message: str, version: str | None) -> str:
+    """A 401's message, plus the v8 token reset when the instance is known to run v8 or later
+    (a user on another release is never told about it)."""
+    major = version.split(".", 1)[0] if version else ""
+    if major.isdigit() and int(major) >= TOKEN_RESET_MAJOR:
+        return f"{message} (2FAuth v8 invalidated every token created before it: generate a new one)"
+    return message

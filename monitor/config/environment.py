@@ -23,7 +23,7 @@ ENV_VARIABLES = {
     "CANARY_DIGITS": "5 to 10",
     "CANARY_PERIOD": "seconds",
     "MONITOR_INTERVAL": "check interval (default 60s)",
-    "MONITOR_TIMEOUT": "check timeout (default 10s)",
+    "MONITOR_TIMEOUT": "check timeout (default 10s, or the interval when shorter)",
     "MONITOR_DB": "database path (also overrides storage.path in a file)",
     "MONITOR_LISTEN": "host:port of the status page (also overrides web.listen in a file)",
     "MONITOR_TITLE": "status page title",

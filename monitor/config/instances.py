@@ -12,6 +12,8 @@ from pydantic import BeforeValidator, Field, SecretStr, create_model, field_vali
 from monitor.checks import SPECS, CheckSettings
 from monitor.fields import NAME_PATTERN, Duration, FrozenModel, format_duration
 
+DEFAULT_TIMEOUT = 10.0  # seconds, or the interval when that is shorter
+
 
 def _checks_model() -> Any:
     """`checks:`: one key per registered check type, each with its own settings model."""
@@ -66,7 +68,7 @@ class Instance(FrozenModel):
     token: SecretStr | None = None
     token_file: Path | None = None
     interval: Duration = Field(60.0)
-    timeout: Duration = Field(10.0)
+    timeout: Duration = Field(DEFAULT_TIMEOUT)  # when not set: at most the interval (see _consistent)
     ca_bundle: Path | None = None
     insecure: bool = False
     cert_expiry_warning: Duration = 14 * 86400.0
@@ -110,8 +112,14 @@ class Instance(FrozenModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Instance:
-        if self.timeout > self.interval:
-            raise ValueError(f"timeout ({format_duration(self.timeout)}) is longer than interval")
+        if "timeout" not in self.model_fields_set:
+            # a short interval alone (`interval: 5s`) is valid: the default timeout follows it
+            object.__setattr__(self, "timeout", min(DEFAULT_TIMEOUT, self.interval))
+        elif self.timeout > self.interval:
+            raise ValueError(
+                f"timeout ({format_duration(self.timeout)}) is longer than interval "
+                f"({format_duration(self.interval)}); a run must end before the next one"
+            )
         if self.token and self.token_file:
             raise ValueError("set token or token_file, not both")
         for name in SPECS:

@@ -17,7 +17,15 @@ from starlette.responses import JSONResponse, Response
 
 from .accounts import Account, user_json
 from .faults import Instance
-from .otp_params import OtpParams, clean_inputs, generate, params_from_inputs
+from .otp_params import (
+    OtpParams,
+    clean_inputs,
+    generate,
+    label_names,
+    params_from_inputs,
+    params_from_parameters,
+    parse_otpauth_uri,
+)
 from .pages import spa_page
 from .responses import (
     CANNOT_DECIPHER,
@@ -155,6 +163,34 @@ async def _new_otp(request: Request, instance: Instance, params: dict[str, str])
     return _without_next(instance, generate(params_from_inputs(await _inputs(request)), instance))
 
 
+async def _store(request: Request, instance: Instance, params: dict[str, str]) -> Body:
+    """`POST twofaccounts`: store an account from an otpauth URI or the parameter form; 201 with it,
+    the secret included, upper-cased and '='-padded as 2FAuth keeps it (seen on the real v5.4.3)."""
+    inputs = await _inputs(request)
+    if isinstance(inputs.get("uri"), str):
+        uri = inputs["uri"]
+        otp = parse_otpauth_uri(uri, steam=inputs.get("custom_otp") == "steamtotp")
+        service, name = label_names(uri)
+    else:
+        otp = params_from_parameters(inputs)
+        service, name = inputs.get("service"), str(inputs.get("account"))
+    secret = otp.secret.upper().rstrip("=")
+    secret += "=" * (-len(secret) % 8)
+    account = Account(
+        max(instance.accounts, default=0) + 1,
+        otp.otp_type,
+        name,
+        service,
+        secret,
+        digits=otp.digits,
+        algorithm=otp.algorithm,
+        period=None if otp.otp_type == "hotp" else otp.period,
+        counter=otp.counter if otp.otp_type == "hotp" else None,
+    )
+    instance.accounts[account.id] = account
+    return account.to_json(with_secret=True, indecipherable=False)
+
+
 # (method, pattern, handler, needs a token); the first full match wins, as in routes/api/v1.php.
 ROUTES: list[tuple[str, re.Pattern[str], Handler, bool]] = [
     ("GET", re.compile(r"user"), _user, True),
@@ -162,9 +198,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, bool]] = [
     ("GET", re.compile(r"twofaccounts/count"), _count, True),
     ("GET", re.compile(r"twofaccounts/(?P<id>[0-9]+)/otp"), _stored_otp, True),
     ("POST", re.compile(r"twofaccounts/otp"), _new_otp, True),
+    ("POST", re.compile(r"twofaccounts"), _store, True),
     ("GET", re.compile(r"twofaccounts/(?P<id>[^/]+)"), _show, True),
     ("GET", re.compile(r"settings/(?P<name>[^/]+)"), _setting, True),
 ]
+CREATED = {_store}  # handlers that answer 201
 HOTP_READ = re.compile(r"twofaccounts/(?P<id>[0-9]+)/otp")
 
 
@@ -227,7 +265,8 @@ async def _answer(request: Request, instance: Instance, path: str) -> Response:
         return JSONResponse(SERVER_ERROR, status_code=500)
     handler, params = matched
     try:
-        return JSONResponse(await handler(request, instance, params))
+        body = await handler(request, instance, params)
+        return JSONResponse(body, status_code=201 if handler in CREATED else 200)
     except ApiError as error:
         return error.response()
 

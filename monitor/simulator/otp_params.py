@@ -59,7 +59,7 @@ def clean_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
 def params_from_inputs(inputs: dict[str, Any]) -> OtpParams:
     """Read the request inputs (query and body merged) in either form; raise ApiError when 2FAuth would."""
     if "uri" not in inputs:
-        return _params_from_parameters(inputs)
+        return params_from_parameters(inputs)
     if (len(inputs) == 2 and "custom_otp" not in inputs) or len(inputs) > 2:
         reason = "The uri parameter must be provided alone or only with the 'custom_otp' parameter"
         raise ApiError(400, {"message": "bad request", "reason": {"uri": reason}})
@@ -120,7 +120,7 @@ def _check_int(
     return number
 
 
-def _params_from_parameters(inputs: dict[str, Any]) -> OtpParams:
+def params_from_parameters(inputs: dict[str, Any]) -> OtpParams:
     errors: dict[str, list[str]] = {}
     service = _check_string(errors, inputs, "service", required=False)
     if service is not None and ":" in service:
@@ -206,6 +206,16 @@ def parse_otpauth_uri(uri: str, *, steam: bool = False) -> OtpParams:
     if steam or issuer.lower() == "steam":
         return OtpParams("steamtotp", secret, digits=5)
     return OtpParams(cast(OtpType, otp_type), secret, digits, cast(Algorithm, algorithm), period, counter)
+
+
+def label_names(uri: str) -> tuple[str | None, str]:
+    """(service, account) a stored account gets from an otpauth URI: the issuer (or the label's
+    part before a colon) and the rest of the label."""
+    parts = urlsplit(uri.replace("#", "%23"))
+    query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+    label = unquote(parts.path.lstrip("/"))
+    prefix, _, account = label.rpartition(":")
+    return query.get("issuer") or prefix or None, account
 
 
 def _random_secret() -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from monitor.models import DAY, HOUR, Result, Status, Step
+from monitor.plural import plural
 from monitor.secrets import redact
 
 log = logging.getLogger("monitor.store")
@@ -196,7 +197,7 @@ class HistoryWriter:
         self.write_seconds_total += elapsed
         self.writes_total += 1
         if not self.healthy:
-            log.warning("database writable again; %d queued results written", len(batch))
+            log.info("database writable again; %s written", plural(len(batch), "queued result"))
         self.healthy, self.last_error = True, None
         return True
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitor import config as configuration
 from monitor.config import ConfigError
+from monitor.plural import plural
 from monitor.store import Store, StoreError
 from monitor.web import badges, feed
 from monitor.web.context import WINDOWS, page_context
@@ -34,7 +35,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         count = write_site(Source(settings, store), Path(args.out))
     finally:
         store.db.conn.close()
-    print(f"wrote {count} files to {args.out}")
+    print(f"wrote {plural(count, 'file')} to {args.out}")
     return 0
 
 
