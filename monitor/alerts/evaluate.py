@@ -15,7 +15,7 @@ A result's level: down 2, degraded 1 (0 when `alert_on_degraded` is off), up 0.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from monitor.config import Alerts
@@ -45,6 +45,8 @@ class AlertState:
     last_at: float | None = None
     kind: str | None = None
     message: str = ""
+    # the causes of the check's current problem: kind -> [runs, the latest message of that kind]
+    causes: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +68,8 @@ class Event:
     message: str
     since: float
     at: float
+    # an instance's event: one line per check of the incident (monitor/alerts/incident.py)
+    checks: tuple[dict[str, Any], ...] = ()
 
 
 def level(status: str, rules: Alerts) -> int:
