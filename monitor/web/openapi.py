@@ -87,6 +87,12 @@ def _basic_schemas() -> dict[str, Any]:
             "properties": {w: {"type": ["number", "null"], "minimum": 0} for w in windows},
             "description": "average latency in milliseconds; null without data",
         },
+        "SinceByWindow": {
+            "type": "object",
+            "required": windows,
+            "properties": {w: _nullable(TIME) for w in windows},
+            "description": "when monitoring began, if inside the window (its uptime covers only the time since); else null",
+        },
     }
 
 
@@ -109,6 +115,8 @@ def _instance_schemas() -> dict[str, Any]:
                 "latency_ms": {"type": ["number", "null"], "minimum": 0},
                 "stale": BOOL,
                 "uptime": _ref("UptimeByWindow"),
+                "observed_since": {**_nullable(TIME), "description": "when its history begins"},
+                "uptime_since": _ref("SinceByWindow"),
             }
         ),
         "DayBar": _object(
@@ -141,6 +149,8 @@ def _instance_schemas() -> dict[str, Any]:
                 "in_maintenance": BOOL,
                 "uptime": _ref("UptimeByWindow"),
                 "uptime_window": RATIO,
+                "observed_since": {**_nullable(TIME), "description": "when its history begins"},
+                "uptime_since": _ref("SinceByWindow"),
                 "latency_avg_ms": _ref("LatencyByWindow"),
                 "checks": _array(_ref("Check")),
                 "bars": {**_array(_ref("DayBar")), "description": "one per UTC day, oldest first"},
@@ -167,6 +177,10 @@ def _incident_schemas() -> dict[str, Any]:
                 "message": STRING,
                 "started_at": TIME,
                 "ended_at": _nullable(TIME),
+                "consequence_of": {
+                    "type": ["string", "null"],
+                    "description": "the check whose failure this one follows from (down while it was down)",
+                },
             }
         ),
         "Incident": _object(
@@ -177,6 +191,7 @@ def _incident_schemas() -> dict[str, Any]:
                 "check_label": STRING,
                 "status": _ref("CheckStatus"),
                 "status_text": STRING,
+                "cause": {**STRING, "description": "the check that heads it: the longest-lasting cause"},
                 "kind": _ref("Kind"),
                 "kind_text": STRING,
                 "message": STRING,
