@@ -7,6 +7,7 @@ with a fake clock."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -127,7 +128,7 @@ T0 = 1_800_000_000.0
 
 
 class Rig:
-    def __init__(self, tmp_path, **alerts: Any) -> None:
+    def __init__(self, tmp_path, notifiers: bool = True, **alerts: Any) -> None:
         raw = {
             "storage": {"path": str(tmp_path / "monitor.db")},
             "instances": [
@@ -138,7 +139,9 @@ class Rig:
                     "checks": {"totp": {"canary_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}},
                 }
             ],
-            "notifiers": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}],
+            "notifiers": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/hook"}]
+            if notifiers
+            else [],
             "alerts": {"failure_threshold": 3, "success_threshold": 2, **alerts},
         }  # no worker runs: the outbox keeps what would be sent, and when
         self.settings = config.from_mapping(raw, env={})
@@ -216,3 +219,23 @@ def test_one_reminder_per_instance_and_none_during_maintenance(tmp_path):
         events += rig.minute(minute, {c: None for c in ALL})
     assert [e.event for e in events] == ["resolved"]
     assert [c["check"] for c in events[0].checks] == ALL
+
+
+def test_only_a_problem_someone_is_told_of_is_a_warning(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="monitor.alerts")
+    engine_log = "monitor.alerts.engine"
+    for notifiers in (True, False):
+        rig = Rig(tmp_path / str(notifiers), notifiers=notifiers, failure_threshold=1, success_threshold=1)
+        rig.minute(0, {c: None for c in ALL})
+        for minute in (1, 2, 3, 4):
+            kind = "connect" if minute % 2 else None
+            rig.minute(minute, {c: kind for c in ALL})
+        rig.store.close()
+    alerts = [(r.levelno, r.getMessage()) for r in caplog.records if r.message.startswith("alert:")]
+    assert [level for level, _ in alerts] == [logging.WARNING, logging.INFO] * 2 + [logging.INFO] * 4
+    told, quiet = alerts[:4], alerts[4:]
+    assert all("; to hook" in text for _, text in told)
+    advice = [text for _, text in quiet if "add one under notifiers:" in text]
+    assert len(advice) == 1 and "down" in advice[0]  # the advice once, on the first alert
+    assert all("; to no notifier" in text for _, text in quiet)
+    assert not [r for r in caplog.records if r.name == engine_log and r.levelno > logging.WARNING]

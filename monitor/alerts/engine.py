@@ -51,20 +51,16 @@ def _coalesce(events: list[Event]) -> list[Event]:
     return [e for i, e in enumerate(events) if e.event != "reminder" or i == len(events) - 1]
 
 
-_advised: set[str] = set()  # advice given once per process: {"no notifier"}
-
-
-def _log_alert(event: Event, names: list[str], held: float) -> None:
+def _log_alert(event: Event, names: list[str], held: float, advise: bool) -> None:
     """A problem sent to someone is a WARNING; a recovery, or an alert nobody is to receive (a
-    monitor without notifiers is legitimate), is INFO, the latter with advice once."""
+    monitor without notifiers is legitimate), is INFO, the latter with advice when `advise`."""
     checks = ", ".join(c["check"] for c in event.checks) or event.check
     why = f" {event.kind}: {event.message}" if event.kind else ""
     to = ", ".join(names)
     if not names:
-        to = "no notifier"
-        if "no notifier" not in _advised:
-            _advised.add("no notifier")
-            to += " (add one under notifiers: to be told; see docs/alerting.md)"
+        to = "no notifier" + (
+            " (add one under notifiers: to be told; see docs/alerting.md)" if advise else ""
+        )
     wait = f", held {held:.0f}s for the other checks" if held >= 1 else ""
     lvl = logging.INFO if event.event == "resolved" or not names else logging.WARNING
     log.log(
@@ -102,6 +98,7 @@ class Alerting:
         self._superseded: dict[tuple[str, str], set[float]] = {}  # failures a retry stands in for
         self._retries: set[tuple[str, str, float]] = set()  # results that are themselves retries
         self._tasks: set[asyncio.Task[None]] = set()
+        self._advised = False  # "no notifier" is explained once per start
 
     # --- evaluation ------------------------------------------------------------------------------
 
@@ -148,7 +145,8 @@ class Alerting:
         self.states[key] = new
         self.incidents[instance] = Incident.from_dict(data)
         for event, due, names in planned:
-            _log_alert(event, names, due - now)
+            _log_alert(event, names, due - now, advise=not names and not self._advised)
+            self._advised = self._advised or not names
         if (any(names for *_, names in planned) or decided.release) and self.on_enqueue is not None:
             self.on_enqueue()
         return [e for e, _, _ in planned]
