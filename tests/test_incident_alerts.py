@@ -239,3 +239,40 @@ def test_only_a_problem_someone_is_told_of_is_a_warning(tmp_path, caplog):
     assert len(advice) == 1 and "down" in advice[0]  # the advice once, on the first alert
     assert all("; to no notifier" in text for _, text in quiet)
     assert not [r for r in caplog.records if r.name == engine_log and r.levelno > logging.WARNING]
+
+
+def test_a_new_cause_within_an_incident_is_told_once_and_degraded_escalates(tmp_path):
+    rig = Rig(tmp_path, failure_threshold=1, success_threshold=1)
+    rig.minute(0, {c: None for c in ALL})
+    [wrong] = rig.minute(1, {"live": None, "ready": None, "totp": "otp_mismatch"})
+    assert (wrong.event, wrong.check) == ("down", "totp")
+    # then the server stops: the TOTP flow's failure is now a consequence of a new cause
+    [stopped] = rig.minute(2, {c: "connect" for c in ALL})
+    assert (stopped.event, stopped.old_status, stopped.check, stopped.kind) == (
+        "down",
+        "down",
+        "live",
+        "connect",
+    )
+    assert rig.minute(3, {c: "connect" for c in ALL}) == []  # nothing new
+    stored = json.loads(
+        rig.store.db.execute("select checks from alert_events order by id desc").fetchone()[0]
+    )
+    assert [(c["check"], c["consequence_of"]) for c in stored] == [
+        ("live", None),
+        ("ready", "live"),
+        ("totp", "live"),
+    ]
+    [back] = rig.minute(4, {c: None for c in ALL})
+    assert back.event == "resolved" and back.since == T0 + 60
+
+    slow = Rig(tmp_path / "slow", failure_threshold=1, success_threshold=1)
+    slow.minute(0, {c: None for c in ALL})
+    slow.now = T0 + 60
+    slow.store.record(Result("home", "totp", Status.DEGRADED, Kind.SLOW, "4.6 s", started_at=slow.now))
+    slow.store.flush()
+    [warning] = slow.alerting.catch_up("home", "totp")
+    assert (warning.event, warning.new_status, warning.kind) == ("degraded", "degraded", "slow")
+    slow.minute(1.1, {"live": None, "ready": None})
+    [down] = slow.minute(2, {"live": None, "ready": None, "totp": "otp_mismatch"})
+    assert (down.event, down.old_status, down.kind) == ("down", "degraded", "otp_mismatch")

@@ -43,6 +43,8 @@ class Incident:
     held_event: int | None = None  # alert_events.id of the event waiting for the other checks
     held_until: float | None = None
     held_old: str | None = None  # the held event's old status: what people knew before it
+    cause: str | None = None  # the check the last down or degraded event named as the cause
+    began: float | None = None  # when the problem of the check that made the last event began
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # check -> its line's data
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,7 +132,7 @@ def join(incident: Incident, state: AlertState) -> None:
 def pending(incident: Incident, states: list[AlertState], lvl: int) -> bool:
     """Whether another check may still join: it has not run since the incident began, or it is
     failing but not yet alerted at the incident's level."""
-    began = incident.since or 0.0
+    began = incident.began or incident.since or 0.0
     for s in states:
         if LEVELS[s.alerted] >= lvl:
             continue
@@ -167,11 +169,18 @@ def step(
         if old == UP:
             incident.since = min((s.problem_since for s in states if s.problem_since is not None), default=at)
         incident.level, incident.notified_at, incident.reminders = new, at, 0
-        return [_event(incident, new, old, new, at)]
+        incident.began = changed.problem_since or at
+        return [_rising(incident, new, old, at)]
     if old != UP and now_level == 0:
         out = [_event(incident, "resolved", old, UP, at)] if rules.send_on_resolved else []
         incident.level, incident.since, incident.checks, incident.notified_at = UP, None, {}, None
+        incident.cause = None
         return out
+    top = headline(lines(incident)) if old == DOWN and now_level == 2 else None
+    if top and incident.cause and order(top["check"]) < order(incident.cause):
+        # a check the cause needs went down too: a new cause, which people hear of
+        incident.notified_at, incident.reminders, incident.began = at, 0, changed.problem_since or at
+        return [_rising(incident, DOWN, DOWN, at)]
     if (
         old == DOWN
         and row["status"] == DOWN
@@ -183,6 +192,12 @@ def step(
         incident.notified_at, incident.reminders = at, incident.reminders + 1
         return [_event(incident, "reminder", DOWN, DOWN, at)]
     return []
+
+
+def _rising(incident: Incident, new: str, old: str, at: float) -> Event:
+    event = _event(incident, new, old, new, at)
+    incident.cause = event.check or None
+    return event
 
 
 def _event(incident: Incident, event: str, old: str, new: str, at: float) -> Event:
@@ -249,6 +264,7 @@ def plan(incident: Incident, events: list[Event], now: float, hold: float, waiti
         out.events[out.held] = (replace(e, **columns, checks=lines), due)
     elif incident.held_event is not None and columns:
         out.update = (incident.held_event, {**(out.update or (0, {}))[1], **columns})
+    incident.cause = columns.get("check") or incident.cause  # what the held event now names
     if not waiting:
         _release(out, incident, now)
     return out

@@ -79,6 +79,8 @@ def title(alert: Alert) -> str:
     if alert.event == "test":
         return "Test alert from 2fauth-monitor"
     who = alert.instance_label
+    if alert.event == "down" and alert.old_status == "down":
+        return f"{who} is still down, now: {_cause(alert)}"  # a new cause within the incident
     if alert.event == "down":
         return f"{who} is down: {_cause(alert)}"
     if alert.event == "degraded":
