@@ -20,10 +20,10 @@ checks' states and the events, so a crash loses nothing (see engine.py).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from monitor.alerts.evaluate import DEGRADED, DOWN, UP, AlertState, Event
+from monitor.alerts.evaluate import DEGRADED, DOWN, UP, AlertState, Event, Stored
 from monitor.checks import SPECS
 from monitor.config import Alerts
 
@@ -32,7 +32,7 @@ HOLD_MAX = 600.0  # seconds: no down alert waits longer for the other checks
 
 
 @dataclass(slots=True)
-class Incident:
+class Incident(Stored):
     """What people were last told about one instance, and the checks of its open incident."""
 
     instance: str
@@ -46,14 +46,6 @@ class Incident:
     cause: str | None = None  # the check the last down or degraded event named as the cause
     began: float | None = None  # when the problem of the check that made the last event began
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # check -> its line's data
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Incident:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def note_cause(state: AlertState, status: str, kind: str | None, message: str, lvl: int) -> None:
