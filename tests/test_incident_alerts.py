@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from typing import Any
 
@@ -276,3 +277,27 @@ def test_a_new_cause_within_an_incident_is_told_once_and_degraded_escalates(tmp_
     slow.minute(1.1, {"live": None, "ready": None})
     [down] = slow.minute(2, {"live": None, "ready": None, "totp": "otp_mismatch"})
     assert (down.event, down.old_status, down.kind) == ("down", "degraded", "otp_mismatch")
+
+
+def test_an_upgrade_keeps_what_was_alerted_check_by_check_and_alerts_it_not_again(tmp_path):
+    rig = Rig(tmp_path, failure_threshold=1, success_threshold=1)
+    rig.minute(0, {c: None for c in ALL})
+    rig.minute(1, {c: "connect" for c in ALL})
+    rig.store.close()
+    # the database as the release before incidents left it: alert state per check only
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    with conn:
+        conn.execute("drop table alert_incidents")
+        conn.execute("alter table alert_events drop column checks")
+        conn.execute(
+            "delete from _sqlite_migrations where migration_set = 'alerts' and name = 'm002_incidents'"
+        )
+        conn.execute("delete from outbox")
+        conn.execute("delete from alert_events")
+    conn.close()
+    again = Rig(tmp_path, failure_threshold=1, success_threshold=1)
+    assert again.minute(2, {c: "connect" for c in ALL}) == []  # still the same outage
+    [back] = again.minute(3, {c: None for c in ALL})
+    assert back.event == "resolved" and [c["check"] for c in back.checks] == ALL
+    assert back.since == T0 + 60
+    again.store.close()

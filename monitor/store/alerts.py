@@ -96,6 +96,26 @@ def m002_incidents(db: Database) -> None:
     """One alert per incident: an instance's incident state, and each event's lines (one per check)."""
     db.table("alert_incidents").create({"instance": str, "data": str, "updated_at": float}, pk="instance")
     db.table("alert_events").add_column("checks", str)  # JSON list, one line per check
+    # what was alerted check by check before is the instance's open incident: not alerted again
+    levels = {"up": 0, "degraded": 1, "down": 2}
+    incidents: dict[str, dict[str, Any]] = {}
+    for row in db.query("select * from alert_state where alerted != 'up' order by instance, \"check\""):
+        data = json.loads(row["data"] or "{}")
+        inc = incidents.setdefault(
+            row["instance"], {"instance": row["instance"], "level": "up", "checks": {}}
+        )
+        if levels.get(row["alerted"], 0) > levels.get(inc["level"], 0):
+            inc["level"] = row["alerted"]
+        since = data.get("problem_since") or row["since"]
+        inc["since"] = min(inc.get("since") or since, since)
+        inc["notified_at"] = max(inc.get("notified_at") or 0.0, data.get("notified_at") or 0.0) or None
+        inc["checks"][row["check"]] = {
+            "status": row["alerted"], "since": since, "kind": data.get("kind"), "message": data.get("message", "")
+        }  # fmt: skip
+    for inc in incidents.values():
+        db.table("alert_incidents").insert(
+            {"instance": inc["instance"], "data": json.dumps(inc), "updated_at": 0.0}
+        )
 
 
 _OUTBOX_COLUMNS = """o.id, o.event_id, o.delivery_id, o.notifier, o.instance, o."check", o.state, o.attempts,
