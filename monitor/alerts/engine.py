@@ -119,7 +119,8 @@ class Alerting:
         if not rows:
             return []
         new = AlertState.from_dict(state.to_dict())
-        incident = Incident.from_dict(self._incident(instance).to_dict())
+        before = self._incident(instance).to_dict()
+        incident = Incident.from_dict(self._incident(instance).to_dict())  # its own copy of the lines
         # a check with no state yet has not run since the incident began: an event waits for it
         others = [c for c in inst.enabled_checks() if c != check]
         states = [new] + [self.states.get((instance, c)) or AlertState(instance, c) for c in others]
@@ -137,7 +138,7 @@ class Alerting:
             new.to_dict(),
             [(asdict(e), [(n, str(uuid.uuid4())) for n in names], due) for e, due, names in planned],
             now,
-            incident=data,
+            incident=data if data != before else None,  # all up and nothing alerted: no write
             held=decided.held,
             update=decided.update,
             release=decided.release,
