@@ -77,6 +77,8 @@ def test_outages_apart_by_healthy_runs_are_separate_incidents(tmp_path: Path, st
         ("connect", 12),
     ]
     assert [round(i["duration_s"] / MINUTE) for i in found] == [4, 6]
+    assert [p["check"] for p in found[1]["checks"]] == ["live", "ready"]  # a flap: one line per check
+    assert round((found[1]["checks"][0]["ended_at"] - found[1]["checks"][0]["started_at"]) / MINUTE) == 6
 
 
 def test_a_consequence_follows_its_cause_and_a_line_is_one_run(tmp_path: Path, store: Store) -> None:

@@ -41,8 +41,29 @@ def _overlaps(a: dict[str, Any], b: dict[str, Any], now: float) -> bool:
     return a["started_at"] < (b["ended_at"] or now) and b["started_at"] < (a["ended_at"] or now)
 
 
+def _per_check(parts: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    """One line per check: a check that failed twice in one incident (a flap) is one line, its
+    whole span, with the status, kind and message of its worst failure (the longest of those)."""
+    by_check: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        by_check.setdefault(part["check"], []).append(part)
+    out = []
+    for same in by_check.values():
+        worst = max(same, key=lambda p: (SEVERITY[p["status"]], (p["ended_at"] or now) - p["started_at"]))
+        ends = [p["ended_at"] for p in same]
+        out.append(
+            {
+                **worst,
+                "started_at": min(p["started_at"] for p in same),
+                "ended_at": None if None in ends else max(ends),
+            }
+        )
+    return out
+
+
 def _group(src: Source, inst: Instance, parts: list[dict[str, Any]], now: float) -> dict[str, Any]:
     order = list(CHECK_TEXT)
+    parts = _per_check(parts, now)
     parts.sort(
         key=lambda p: (order.index(p["check"]) if p["check"] in order else len(order), p["started_at"])
     )
