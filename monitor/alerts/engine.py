@@ -1,5 +1,6 @@
 """The alert listener: after the scheduler records a result, evaluate every result of that check
-the alert state has not seen yet (read back from the store), and write the new state, the events
+the alert state has not seen yet (read back from the store), fold it into its instance's incident
+(incident.py: one alert per incident), and write the check's new state, the incident, the events
 and their outbox rows in one transaction.
 
 Reading results back rather than trusting the one handed over is what makes a crash harmless:
