@@ -54,6 +54,10 @@ BOOL: dict[str, Any] = {"type": "boolean"}
 
 
 COUNTS: dict[str, Any] = {k: COUNT for k in ("count", "up", "degraded", "down", "maintenance")}
+OBSERVED: dict[str, Any] = {  # since when a check or instance is watched
+    "observed_since": {**_nullable(TIME), "description": "when its history begins"},
+    "uptime_since": _ref("SinceByWindow"),
+}
 
 
 def _schemas() -> dict[str, Any]:
@@ -115,8 +119,7 @@ def _instance_schemas() -> dict[str, Any]:
                 "latency_ms": {"type": ["number", "null"], "minimum": 0},
                 "stale": BOOL,
                 "uptime": _ref("UptimeByWindow"),
-                "observed_since": {**_nullable(TIME), "description": "when its history begins"},
-                "uptime_since": _ref("SinceByWindow"),
+                **OBSERVED,
             }
         ),
         "DayBar": _object(
@@ -149,8 +152,7 @@ def _instance_schemas() -> dict[str, Any]:
                 "in_maintenance": BOOL,
                 "uptime": _ref("UptimeByWindow"),
                 "uptime_window": RATIO,
-                "observed_since": {**_nullable(TIME), "description": "when its history begins"},
-                "uptime_since": _ref("SinceByWindow"),
+                **OBSERVED,
                 "latency_avg_ms": _ref("LatencyByWindow"),
                 "checks": _array(_ref("Check")),
                 "bars": {**_array(_ref("DayBar")), "description": "one per UTC day, oldest first"},
@@ -177,10 +179,7 @@ def _incident_schemas() -> dict[str, Any]:
                 "message": STRING,
                 "started_at": TIME,
                 "ended_at": _nullable(TIME),
-                "consequence_of": {
-                    "type": ["string", "null"],
-                    "description": "the check whose failure this one follows from (down while it was down)",
-                },
+                "consequence_of": {"type": ["string", "null"], "description": "the check it follows from"},
             }
         ),
         "Incident": _object(
