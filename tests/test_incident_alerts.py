@@ -108,12 +108,12 @@ def test_a_slow_2fauth_is_one_warning(sim, write_config, start_monitor):
         interval="2s",
         timeout="2s",
         display_name="Home",
-        checks={c: {"slow_after": "150ms"} for c in ALL},
+        checks={c: {"slow_after": "300ms"} for c in ALL},
     )
     mon = start_monitor(write_config(raw))
     try:
         time.sleep(4)
-        warning, resolved = _outage(sim, receiver, ["slow"], delay=0.3)
+        warning, resolved = _outage(sim, receiver, ["slow"], delay=0.6)
         assert mon.stop() == 0
     finally:
         receiver.close()
