@@ -190,7 +190,8 @@ def test_the_headline_is_the_main_cause_and_a_line_is_one_run(tmp_path):
     assert rig.outbox()[0][4] == T0 + 180
 
 
-def test_a_down_alert_waits_for_the_other_checks_and_is_brought_up_to_date(tmp_path):
+def test_a_down_alert_waits_for_the_other_checks_and_is_brought_up_to_date(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="monitor.alerts")
     rig = Rig(tmp_path, failure_threshold=1)
     rig.minute(0, {c: None for c in ALL})
     [down] = rig.run(1, "live", "connect", "cannot connect: 127.0.0.1:9 refused")
@@ -206,6 +207,9 @@ def test_a_down_alert_waits_for_the_other_checks_and_is_brought_up_to_date(tmp_p
         ("ready", "live"),
         ("totp", "live"),
     ]
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("held up to 77s for the other checks" in m for m in logged)
+    assert "the held alert of home goes out now, naming live, ready, totp" in logged
 
 
 def test_one_reminder_per_instance_and_none_during_maintenance(tmp_path):

@@ -62,7 +62,7 @@ def _log_alert(event: Event, names: list[str], held: float, advise: bool) -> Non
         to = "no notifier" + (
             " (add one under notifiers: to be told; see docs/alerting.md)" if advise else ""
         )
-    wait = f", held {held:.0f}s for the other checks" if held >= 1 else ""
+    wait = f", held up to {held:.0f}s for the other checks" if held >= 1 else ""
     lvl = logging.INFO if event.event == "resolved" or not names else logging.WARNING
     log.log(
         lvl,
@@ -149,6 +149,9 @@ class Alerting:
         for event, due, names in planned:
             _log_alert(event, names, due - now, advise=not names and not self._advised)
             self._advised = self._advised or not names
+        if decided.release is not None and decided.update is not None:  # let go before its time
+            named = ", ".join(c["check"] for c in decided.update[1].get("checks", ()))
+            log.info("the held alert of %s goes out now, naming %s", instance, named)
         if (any(names for *_, names in planned) or decided.release) and self.on_enqueue is not None:
             self.on_enqueue()
         return [e for e, _, _ in planned]
