@@ -70,6 +70,9 @@ async def make_monitor(tmp_path):
         await close(monitor)
 
 
+LIVE_ONLY = {"checks": {"ready": {"enabled": False}}}  # an alert need not wait for another check
+
+
 def events(monitor: Monitor) -> list[tuple]:
     assert monitor.store is not None
     return monitor.store.db.execute(
@@ -82,13 +85,14 @@ async def test_routing_overrides_display_names_and_links(make_monitor, receiver)
         {
             "web": {"base_url": "https://status.example/"},
             "instances": [
-                {"name": "home", "url": "http://127.0.0.1:9", "display_name": AWKWARD},
+                {"name": "home", "url": "http://127.0.0.1:9", "display_name": AWKWARD, **LIVE_ONLY},
                 {
                     "name": "work",
                     "url": "http://127.0.0.1:9",
                     "alerts": {"failure_threshold": 1, "notify": ["chat"]},
+                    **LIVE_ONLY,
                 },
-                {"name": "quiet", "url": "http://127.0.0.1:9", "alerts": {"enabled": False}},
+                {"name": "quiet", "url": "http://127.0.0.1:9", "alerts": {"enabled": False}, **LIVE_ONLY},
             ],
             "notifiers": [
                 {"name": "ops", "type": "webhook", "url": receiver.url + "/ops"},
@@ -149,8 +153,8 @@ async def test_maintenance_silences_alerts_and_counts_as_maintenance(make_monito
     monitor = make_monitor(
         {
             "instances": [
-                {"name": "home", "url": "http://127.0.0.1:9"},
-                {"name": "work", "url": "http://127.0.0.1:9"},
+                {"name": "home", "url": "http://127.0.0.1:9", **LIVE_ONLY},
+                {"name": "work", "url": "http://127.0.0.1:9", **LIVE_ONLY},
             ],
             "notifiers": [{"name": "ops", "type": "webhook", "url": receiver.url}],
             "maintenance": [
@@ -177,7 +181,7 @@ async def test_maintenance_silences_alerts_and_counts_as_maintenance(make_monito
 
 async def test_start_makes_the_alerts_that_were_due_when_the_monitor_was_killed(make_monitor, receiver):  # noqa: F811
     raw = {
-        "instances": [{"name": "home", "url": "http://127.0.0.1:9"}],
+        "instances": [{"name": "home", "url": "http://127.0.0.1:9", **LIVE_ONLY}],
         "notifiers": [{"name": "ops", "type": "webhook", "url": receiver.url}],
         "alerts": {"failure_threshold": 2},
     }

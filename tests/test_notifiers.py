@@ -11,7 +11,7 @@ import time
 import pytest
 
 from monitor import config
-from monitor.notifiers import REGISTRY, Alert, NotifierError, build
+from monitor.notifiers import REGISTRY, Alert, AlertCheck, NotifierError, build, payload
 from monitor.notifiers.webhook import WebhookSettings
 
 from .conftest import AWKWARD, ROOT, run_cli
@@ -39,6 +39,10 @@ def alert(**changes) -> Alert:
         since=1_800_000_000.0,
         at=1_800_000_180.0,
         link="https://status.example/instances/home",
+        check_label="TOTP codes",
+        checks=(
+            AlertCheck("totp", "TOTP codes", "down", "timeout", 'no "answer"\nwithin 2s', 1_800_000_000.0),
+        ),
     )
     return Alert(**{**base, **changes})
 
@@ -66,6 +70,7 @@ async def test_webhook_body_is_the_documented_schema_even_with_awkward_names(rec
         "instance": "home",
         "instance_label": AWKWARD,
         "check": "totp",
+        "check_label": "TOTP codes",
         "old_status": "up",
         "new_status": "down",
         "kind": "timeout",
@@ -73,14 +78,49 @@ async def test_webhook_body_is_the_documented_schema_even_with_awkward_names(rec
         "since": "2027-01-15T08:00:00Z",
         "at": "2027-01-15T08:03:00Z",
         "duration_s": 180,
+        "checks": [
+            {
+                "check": "totp",
+                "label": "TOTP codes",
+                "status": "down",
+                "kind": "timeout",
+                "message": 'no "answer"\nwithin 2s',
+                "since": "2027-01-15T08:00:00Z",
+                "consequence_of": None,
+            }
+        ],
         "link": "https://status.example/instances/home",
-        "title": f"{AWKWARD}: TOTP flow is down",
-        "text": f'{AWKWARD}: TOTP flow is down\ntimeout: no "answer"\nwithin 2s\n'
+        "title": f"{AWKWARD} is down: TOTP codes (timeout)",
+        "text": f'{AWKWARD} is down: TOTP codes (timeout)\nTOTP codes: down, timeout: no "answer"\nwithin 2s\n'
         "Since 2027-01-15T08:00:00Z (3m).\nhttps://status.example/instances/home",
     }
     assert request["headers"]["x-monitor-delivery"] == "d-1"
     assert request["headers"]["x-monitor-event"] == "down"
     assert "x-monitor-signature" not in request["headers"]  # no secret, no signature
+
+
+def test_an_incident_names_its_cause_and_each_check_in_page_words():
+    """One alert for three checks: the cause heads it, the others are its consequences."""
+    lines = (
+        AlertCheck("live", "Web server", "down", "maintenance", "GET /up answered 503", 0.0),
+        AlertCheck("ready", "Readiness", "down", "maintenance", "GET /api answered 503", 5.0, "live"),
+        AlertCheck("totp", "TOTP codes", "down", "maintenance", "GET /api/v1/user answered 503", 9.0, "live"),
+    )
+    down = alert(instance_label="Home", check="live", check_label="Web server", kind="maintenance",
+                 message="GET /up answered 503", checks=lines)  # fmt: skip
+    assert payload.title(down) == "Home is down: Web server (maintenance); Readiness and TOTP codes too"
+    assert payload.text(down).splitlines()[1:4] == [
+        "Web server: down, maintenance: GET /up answered 503",
+        "Readiness: down as a consequence (maintenance)",
+        "TOTP codes: down as a consequence (maintenance)",
+    ]
+    back = alert(instance_label="Home", event="resolved", old_status="down", new_status="up", check="live",
+                 checks=lines)  # fmt: skip
+    assert payload.title(back) == "Home is up again: Web server, Readiness, TOTP codes"
+    slow = alert(instance_label="Home", event="degraded", new_status="degraded", kind="slow",
+                 checks=(AlertCheck("totp", "TOTP codes", "degraded", "slow", "4.6 s", 0.0),))  # fmt: skip
+    assert payload.title(slow) == "Home is degraded: TOTP codes (slow)"
+    assert payload.build(slow, "x")["severity"] == "warning"
 
 
 async def test_signed_delivery_verifies_with_the_secret_and_fails_otherwise(receiver):
@@ -101,7 +141,7 @@ async def test_template_inserts_every_value_as_json(receiver):
     )
     await send(notifier_config(url=receiver.url, template=template))
     [body] = receiver.bodies()
-    assert body["text"] == f"{AWKWARD}: TOTP flow is down"
+    assert body["text"] == f"{AWKWARD} is down: TOTP codes (timeout)"
     assert body["who"] == AWKWARD and body["n"] == 180
     assert body["all"]["message"] == 'no "answer"\nwithin 2s'
 
@@ -117,7 +157,7 @@ async def test_slack_style_template_and_custom_headers_and_method(receiver):
     [request] = receiver.requests
     assert request["method"] == "PUT"
     assert request["headers"]["authorization"] == "Bearer tok-123456"
-    assert json.loads(request["body"])["text"].startswith(f"{AWKWARD}: TOTP flow is down\n")
+    assert json.loads(request["body"])["text"].startswith(f"{AWKWARD} is down: TOTP codes (timeout)\n")
 
 
 @pytest.mark.parametrize(
@@ -162,8 +202,9 @@ async def test_apprise_json_target_on_loopback(receiver):
     [request] = receiver.requests
     assert request["path"] == "/apprise"
     body = json.loads(request["body"])
-    assert body["title"] == f"{AWKWARD}: TOTP flow is up again"
-    assert body["message"].startswith(f"{AWKWARD}: TOTP flow is up again\nIt was down for 3m.")
+    assert body["title"] == f"{AWKWARD} is up again: TOTP codes"
+    assert body["message"].startswith(f"{AWKWARD} is up again: TOTP codes\nTOTP codes: was down, timeout:")
+    assert "It was down for 3m." in body["message"]
     assert body["type"] == "success"
 
 

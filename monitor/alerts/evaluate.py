@@ -15,16 +15,30 @@ A result's level: down 2, degraded 1 (0 when `alert_on_degraded` is off), up 0.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Self
 
 from monitor.config import Alerts
 
 DOWN, DEGRADED, UP = "down", "degraded", "up"
 
 
+class Stored:
+    """A dataclass kept as JSON in the database: to and from a dict (unknown keys are dropped)."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass(slots=True)
-class AlertState:
+class AlertState(Stored):
     """What people were last told about one check, and the counts that lead to the next message."""
 
     instance: str
@@ -45,14 +59,8 @@ class AlertState:
     last_at: float | None = None
     kind: str | None = None
     message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AlertState:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    # the causes of the check's current problem: kind -> [runs, the latest message of that kind]
+    causes: dict[str, list[Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,8 @@ class Event:
     message: str
     since: float
     at: float
+    # an instance's event: one line per check of the incident (monitor/alerts/incident.py)
+    checks: tuple[dict[str, Any], ...] = ()
 
 
 def level(status: str, rules: Alerts) -> int:

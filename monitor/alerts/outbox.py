@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 from urllib.parse import quote
 
+from monitor.checks import SPECS
 from monitor.config import Delivery, Settings
-from monitor.notifiers import Alert, Notifier, NotifierError, NotifierSettings, build
+from monitor.notifiers import Alert, AlertCheck, Notifier, NotifierError, NotifierSettings, build
 from monitor.secrets import redact
 from monitor.store.alerts import AlertStore
 
@@ -45,8 +48,19 @@ def instance_link(settings: Settings, instance: str) -> str | None:
     return f"{base.rstrip('/')}/instances/{quote(instance, safe='')}" if base else None
 
 
+def _checks(event: dict[str, Any]) -> tuple[AlertCheck, ...]:
+    """The event's lines, one per check (none for an event stored before incidents grouped them)."""
+    try:
+        found = json.loads(event.get("checks") or "[]")
+    except ValueError:
+        return ()
+    names = {f.name for f in fields(AlertCheck)}
+    return tuple(AlertCheck(**{k: v for k, v in line.items() if k in names}) for line in found)
+
+
 def alert_from(event: dict[str, Any], settings: Settings) -> Alert:
     inst = settings.instance(event["instance"])
+    spec = SPECS.get(event["check"])
     return Alert(
         event=event["event"],
         instance=event["instance"],
@@ -59,6 +73,8 @@ def alert_from(event: dict[str, Any], settings: Settings) -> Alert:
         since=event["since"] if event["since"] is not None else event["at"],
         at=event["at"],
         link=instance_link(settings, event["instance"]),
+        check_label=spec.label if spec else event["check"],
+        checks=_checks(event),
     )
 
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import time
 
 from monitor.notifiers.apprise import AppriseNotifier, AppriseSettings
-from monitor.notifiers.base import Alert, Notifier, NotifierError, NotifierSettings, Sent
+from monitor.notifiers.base import Alert, AlertCheck, Notifier, NotifierError, NotifierSettings, Sent
 from monitor.notifiers.webhook import WebhookNotifier, WebhookSettings
 
 __all__ = [
     "REGISTRY",
     "Alert",
+    "AlertCheck",
     "Notifier",
     "NotifierError",
     "NotifierSettings",

@@ -12,8 +12,21 @@ from monitor.fields import NAME_PATTERN, Duration, FrozenModel
 
 
 @dataclass(frozen=True, slots=True)
+class AlertCheck:
+    """One check of an incident, as an alert names it."""
+
+    check: str  # live, ready, totp...
+    label: str  # the status page's name for it: "Web server"
+    status: str  # down or degraded: the worst it was in the incident
+    kind: str | None  # the cause most of its failing runs had
+    message: str  # the latest run of that kind
+    since: float | None  # when its problem began
+    consequence_of: str | None = None  # the check whose failure this one follows from
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
-    """One alert event, as every notifier renders it."""
+    """One alert event about one instance, as every notifier renders it."""
 
     event: str  # down, degraded, resolved, reminder, test
     instance: str
@@ -26,6 +39,8 @@ class Alert:
     since: float  # when the state this event reports began
     at: float  # when the event happened
     link: str | None = None  # the instance's status page, when web.base_url is set
+    check_label: str = ""  # the page's name of `check`, the incident's cause
+    checks: tuple[AlertCheck, ...] = ()  # every check of the incident, the cause first in page order
 
 
 @dataclass(frozen=True, slots=True)

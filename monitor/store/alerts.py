@@ -91,10 +91,46 @@ def m001_alerts(db: Database) -> None:
     db.table("delivery_attempts").create_index(["outbox_id"])
 
 
+@alerts_migrations()
+def m002_incidents(db: Database) -> None:
+    """One alert per incident: an instance's incident state, and each event's lines (one per check)."""
+    db.table("alert_incidents").create({"instance": str, "data": str, "updated_at": float}, pk="instance")
+    db.table("alert_events").add_column("checks", str)  # JSON list, one line per check
+    # what was alerted check by check before is the instance's open incident: not alerted again
+    levels = {"up": 0, "degraded": 1, "down": 2}
+    incidents: dict[str, dict[str, Any]] = {}
+    for row in db.query("select * from alert_state where alerted != 'up' order by instance, \"check\""):
+        data = json.loads(row["data"] or "{}")
+        inc = incidents.setdefault(
+            row["instance"], {"instance": row["instance"], "level": "up", "checks": {}}
+        )
+        if levels.get(row["alerted"], 0) > levels.get(inc["level"], 0):
+            inc["level"] = row["alerted"]
+        since = data.get("problem_since") or row["since"]
+        inc["since"] = min(inc.get("since") or since, since)
+        inc["notified_at"] = max(inc.get("notified_at") or 0.0, data.get("notified_at") or 0.0) or None
+        inc["checks"][row["check"]] = {
+            "status": row["alerted"], "since": since, "kind": data.get("kind"), "message": data.get("message", "")
+        }  # fmt: skip
+    for inc in incidents.values():
+        db.table("alert_incidents").insert(
+            {"instance": inc["instance"], "data": json.dumps(inc), "updated_at": 0.0}
+        )
+
+
 _OUTBOX_COLUMNS = """o.id, o.event_id, o.delivery_id, o.notifier, o.instance, o."check", o.state, o.attempts,
     o.created_at, o.next_attempt_at, o.delivered_at, o.last_status, o.last_error"""
+# a delivery waits for the older pending ones of its instance and notifier (an instance's events
+# arrive in order: the down before the resolved)
 _HEAD = """not exists (select 1 from outbox p where p.state = 'pending' and p.instance = o.instance
-    and p."check" = o."check" and p.notifier = o.notifier and p.id < o.id)"""
+    and p.notifier = o.notifier and p.id < o.id)"""
+_INSERT_EVENT = """insert into alert_events (instance, "check", event, old_status, new_status, kind, message,
+    since, at, created_at, checks) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_INSERT_OUTBOX = """insert into outbox (event_id, delivery_id, notifier, instance, "check", state, attempts,
+    created_at, next_attempt_at) values (?, ?, ?, ?, ?, 'pending', 0, ?, ?)"""
+_EVENT_COLUMNS = ("check", "event", "new_status", "kind", "message", "checks")
+
+Planned = tuple[dict[str, Any], list[tuple[str, str]], float]  # event, (notifier, delivery id)s, due at
 
 
 class AlertStore:
@@ -139,10 +175,23 @@ class AlertStore:
         ).fetchone()
         return int(row[0] or 0)
 
+    def incidents(self) -> dict[str, dict[str, Any]]:
+        return {r["instance"]: json.loads(r["data"]) for r in self.db.query("select * from alert_incidents")}
+
     def save(
-        self, state: dict[str, Any], events: list[tuple[dict[str, Any], list[tuple[str, str]]]], now: float
+        self,
+        state: dict[str, Any],
+        events: list[Planned],
+        now: float,
+        *,
+        incident: dict[str, Any] | None = None,
+        held: int | None = None,
+        update: tuple[int, dict[str, Any]] | None = None,
+        release: int | None = None,
     ) -> None:
-        """One check's new alert state and its events with their outbox rows, in one transaction."""
+        """One check's new alert state, its instance's incident, new events with their outbox rows,
+        a held event's new columns (`update`) or its release, in one transaction. `held`: the index
+        in `events` of the one now held, whose id the incident keeps."""
         conn = self.db.conn
         data = {k: v for k, v in state.items() if k not in ("instance", "check", "last_result_id")}
         with conn:
@@ -150,39 +199,53 @@ class AlertStore:
                 """insert or replace into alert_state
                    (instance, "check", alerted, since, last_result_id, data, updated_at)
                    values (?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    state["instance"],
-                    state["check"],
-                    state["alerted"],
-                    state["since"],
-                    state["last_result_id"],
-                    json.dumps(data),
-                    now,
-                ),
-            )
-            for event, deliveries in events:
-                cur = conn.execute(
-                    """insert into alert_events (instance, "check", event, old_status, new_status, kind,
-                           message, since, at, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    (
-                        event["instance"],
-                        event["check"],
-                        event["event"],
-                        event["old_status"],
-                        event["new_status"],
-                        event["kind"],
-                        event["message"],
-                        event["since"],
-                        event["at"],
-                        now,
-                    ),
+                (state["instance"], state["check"], state["alerted"], state["since"],
+                 state["last_result_id"], json.dumps(data), now),
+            )  # fmt: skip
+            for i, (event, deliveries, due) in enumerate(events):
+                event_id = self._insert_event(event, deliveries, due, now)
+                if incident is not None and i == held:
+                    incident["held_event"] = event_id
+            if update is not None:
+                self._update_event(*update)
+            if release is not None:
+                conn.execute(
+                    """update outbox set next_attempt_at = ? where event_id = ? and state = 'pending'
+                       and attempts = 0 and next_attempt_at > ?""",
+                    (now, release, now),
                 )
-                for notifier, delivery_id in deliveries:
-                    conn.execute(
-                        """insert into outbox (event_id, delivery_id, notifier, instance, "check", state,
-                               attempts, created_at, next_attempt_at) values (?, ?, ?, ?, ?, 'pending', 0, ?, ?)""",
-                        (cur.lastrowid, delivery_id, notifier, event["instance"], event["check"], now, now),
-                    )
+            if incident is not None:
+                conn.execute(
+                    "insert or replace into alert_incidents (instance, data, updated_at) values (?, ?, ?)",
+                    (incident["instance"], json.dumps(incident), now),
+                )
+
+    def _insert_event(
+        self, event: dict[str, Any], deliveries: list[tuple[str, str]], due: float, now: float
+    ) -> int:
+        cur = self.db.conn.execute(
+            _INSERT_EVENT,
+            (event["instance"], event["check"], event["event"], event["old_status"], event["new_status"],
+             event["kind"], event["message"], event["since"], event["at"], now,
+             json.dumps(list(event.get("checks") or ()))),
+        )  # fmt: skip
+        event_id = int(cur.lastrowid or 0)
+        for notifier, delivery_id in deliveries:
+            self.db.conn.execute(
+                _INSERT_OUTBOX,
+                (event_id, delivery_id, notifier, event["instance"], event["check"], now, max(now, due)),
+            )
+        return event_id
+
+    def _update_event(self, event_id: int, columns: dict[str, Any]) -> None:
+        names = [c for c in _EVENT_COLUMNS if c in columns]
+        values = [json.dumps(columns[c]) if c == "checks" else columns[c] for c in names]
+        assignments = ", ".join(f'"{c}" = ?' for c in names)
+        self.db.conn.execute(f"update alert_events set {assignments} where id = ?", (*values, event_id))
+        if "check" in columns:
+            self.db.conn.execute(
+                'update outbox set "check" = ? where event_id = ?', (columns["check"], event_id)
+            )
 
     # --- delivery -----------------------------------------------------------------------------
 

@@ -75,6 +75,36 @@ class Queries:
             )
         )
 
+    def first_seen(self, instance: str | None = None) -> dict[tuple[str, str], float]:
+        """When each check's history begins: its first raw result, or, once those are pruned, the
+        start of its first daily rollup (uptime windows count only the time since)."""
+        where, args = ("where instance = ?", [instance]) if instance else ("", [])
+        out = {}
+        for inst, check, first_day in self.db.conn.execute(
+            f'select instance, "check", min(bucket) from rollups_daily {where} group by instance, "check"',
+            args,
+        ):
+            row = self.db.conn.execute(
+                'select min(started_at) from results where instance = ? and "check" = ?', (inst, check)
+            ).fetchone()
+            first = row[0] if row and row[0] is not None else None
+            out[(inst, check)] = first if first is not None and first < first_day + DAY else float(first_day)
+        return out
+
+    def main_cause(
+        self, instance: str, check: str, start: float, end: float | None
+    ) -> tuple[str, str] | None:
+        """The kind most failing runs of a check had in [start, end] and that kind's latest message
+        (one run's, so kind and message never mix two runs); None once the raw results are pruned."""
+        row = self.db.execute(
+            """select kind, message, count(*) as runs, max(started_at) as last from results
+               where instance = ? and "check" = ? and started_at >= ? and started_at < ?
+                 and status != 'up' and maintenance = 0
+               group by kind order by runs desc, last desc limit 1""",
+            (instance, check, start, end if end is not None else float("inf")),
+        ).fetchone()
+        return (row[0], row[1] or "") if row else None
+
     def rollups(
         self, instance: str, check: str | None, start: float, *, daily: bool, end: float | None = None
     ) -> list[dict[str, Any]]:

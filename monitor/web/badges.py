@@ -12,7 +12,7 @@ from typing import Any
 from monitor.sanitize import xml_safe
 from monitor.web import charts
 from monitor.web.context import instance_summary, parse_window
-from monitor.web.render import ENV, pct
+from monitor.web.render import ENV, duration, pct
 from monitor.web.source import Source
 
 KINDS = ("status", "uptime", "latency")
@@ -95,7 +95,8 @@ def badge(
     elif kind == "uptime":
         ratio = summary["uptime"][window]
         message, colour = pct(ratio) if ratio is not None else "no data", _uptime_colour(ratio)
-        default_label = f"uptime {window}"
+        began = summary["uptime_since"][window]  # monitoring began inside the window: say how long
+        default_label = f"uptime {window}" if began is None else f"uptime {duration(now - began)}"
     else:
         avg = summary["latency_avg_ms"][window]
         message, colour = charts.ms(avg) if avg is not None else "no data", _latency_colour(avg)

@@ -87,6 +87,8 @@ def latency_chart(
         "x_labels": [_when(start, span), _when(start + span / 2, span), "now"],
         "summary": "; ".join(summary) or "No response times in this window.",
         "empty": not points,
+        "points": max((len(pts) for pts in series.values()), default=0),  # of the longest line
+        "step": step,
     }
 
 

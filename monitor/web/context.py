@@ -77,7 +77,17 @@ def bar_level(day: dict[str, Any]) -> str:
     return "down" if day["down"] and ratio < 0.99 else "degraded"
 
 
-def _check(inst: Instance, check: str, state: Any, uptimes: dict[str, dict], now: float) -> dict[str, Any]:
+def since_in(first: float | None, now: float) -> dict[str, float | None]:
+    """Per window: when monitoring began, if that was inside the window (its uptime then covers
+    only the time since), else None."""
+    return {
+        w: first if first is not None and first > now - seconds else None for w, seconds in WINDOWS.items()
+    }
+
+
+def _check(
+    inst: Instance, check: str, state: Any, uptimes: dict[str, dict], now: float, first: float | None
+) -> dict[str, Any]:
     label, description = CHECK_TEXT.get(check, (check, ""))
     out: dict[str, Any] = {
         "name": check,
@@ -92,6 +102,8 @@ def _check(inst: Instance, check: str, state: Any, uptimes: dict[str, dict], now
         "latency_ms": None,
         "stale": False,
         "uptime": {w: (uptimes[w].get((inst.name, check)) or {}).get("uptime") for w in WINDOWS},
+        "observed_since": first,
+        "uptime_since": since_in(first, now),
     }
     if state is not None:
         stale = now - state.last_at > 3 * inst.check_interval(check) + 60
@@ -110,8 +122,14 @@ def _check(inst: Instance, check: str, state: Any, uptimes: dict[str, dict], now
     return out
 
 
-def _instance(inst: Instance, states: dict, uptimes: dict[str, dict], now: float, window: str) -> dict:
-    checks = [_check(inst, c, states.get((inst.name, c)), uptimes, now) for c in inst.enabled_checks()]
+def _instance(
+    inst: Instance, states: dict, uptimes: dict[str, dict], now: float, window: str, firsts: dict
+) -> dict:
+    checks = [
+        _check(inst, c, states.get((inst.name, c)), uptimes, now, firsts.get((inst.name, c)))
+        for c in inst.enabled_checks()
+    ]
+    first = min((c["observed_since"] for c in checks if c["observed_since"] is not None), default=None)
     status = worst([c["status"] for c in checks if c["status"] != "unknown"]) if checks else "unknown"
     own = sorted((s for (i, _), s in states.items() if i == inst.name), key=lambda s: -s.last_at)
     version = next((s.version for s in own if s.version), None)
@@ -139,6 +157,8 @@ def _instance(inst: Instance, states: dict, uptimes: dict[str, dict], now: float
         "in_maintenance": False,
         "uptime": uptime,
         "uptime_window": uptime[window],
+        "observed_since": first,
+        "uptime_since": since_in(first, now),
         "latency_avg_ms": latency_avg,
         "checks": checks,
     }
@@ -151,7 +171,7 @@ def instance_summary(src: Source, name: str, window: str, now: float | None = No
         return None
     now = time.time() if now is None else now
     uptimes = src.store.uptime_windows(WINDOWS, now, name)
-    return _instance(inst, src.store.states(), uptimes, now, window)
+    return _instance(inst, src.store.states(), uptimes, now, window, src.store.first_seen(name))
 
 
 def _bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -205,8 +225,9 @@ def page_context(
     series = _series(src, instance, window, now)
     instances = []
     all_bars = src.store.daily_bars_all(BAR_DAYS, now) if instance is None else {}
+    firsts = src.store.first_seen(instance)
     for inst in insts:
-        item = _instance(inst, states, uptimes, now, window)
+        item = _instance(inst, states, uptimes, now, window, firsts)
         bars = all_bars.get(inst.name) or src.store.daily_bars(inst.name, None, BAR_DAYS, now)
         item["bars"] = _bars(bars)
         item["series"] = series.get(inst.name, {})
@@ -243,8 +264,34 @@ def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> di
         checks[check["name"]] = _bars(src.store.daily_bars(inst.name, check["name"], BAR_DAYS, now))
     flow = src.latest(inst.name, "totp") if "totp" in inst.enabled_checks() else None
     journey = src.latest(inst.name, "browser") if "browser" in inst.enabled_checks() else None
-    failures = [
-        {
+    return {
+        "bars": checks,
+        "flow": _flow(inst, flow),
+        "journey": _flow(inst, journey),
+        "failures": fold_failures(inst, src.store.failures(inst.name, limit=FAILURE_ROWS)),
+        "deliveries": _deliveries(src, inst),
+    }
+
+
+FAILURE_ROWS, FAILURE_LINES = 500, 20  # raw failures read, lines shown
+
+
+def fold_failures(inst: Instance, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest failures, newest first, a check's repeats of one failure (same status, kind,
+    HTTP status and message, with no other failure of that check between) folded into one line
+    with their count and first and last time."""
+    lines: list[dict[str, Any]] = []
+    latest: dict[str, dict[str, Any]] = {}  # check -> its line being folded
+    for row in rows:
+        key = (row["status"], row["kind"], row["http_status"], row["message"])
+        line = latest.get(row["check"])
+        if line is not None and line["key"] == key:
+            line.update(count=line["count"] + 1, first_at=row["started_at"])
+            continue
+        if len(lines) == FAILURE_LINES:
+            break
+        line = latest[row["check"]] = {
+            "key": key,
             "check": row["check"],
             "check_label": CHECK_TEXT.get(row["check"], (row["check"],))[0],
             "status": row["status"],
@@ -252,17 +299,14 @@ def _detail(src: Source, inst: Instance, item: dict[str, Any], now: float) -> di
             "kind_text": KIND_TEXT.get(row["kind"] or "", row["kind"] or ""),
             "message": public_text(inst, row["message"]),
             "http_status": row["http_status"],
-            "started_at": row["started_at"],
+            "started_at": row["started_at"],  # the latest run
+            "first_at": row["started_at"],
+            "count": 1,
         }
-        for row in src.store.failures(inst.name, limit=20)
-    ]
-    return {
-        "bars": checks,
-        "flow": _flow(inst, flow),
-        "journey": _flow(inst, journey),
-        "failures": failures,
-        "deliveries": _deliveries(src, inst),
-    }
+        lines.append(line)
+    for line in lines:
+        del line["key"]
+    return lines
 
 
 def _deliveries(src: Source, inst: Instance) -> dict[str, list[dict[str, Any]]]:

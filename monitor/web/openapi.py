@@ -54,6 +54,10 @@ BOOL: dict[str, Any] = {"type": "boolean"}
 
 
 COUNTS: dict[str, Any] = {k: COUNT for k in ("count", "up", "degraded", "down", "maintenance")}
+OBSERVED: dict[str, Any] = {  # since when a check or instance is watched
+    "observed_since": {**_nullable(TIME), "description": "when its history begins"},
+    "uptime_since": _ref("SinceByWindow"),
+}
 
 
 def _schemas() -> dict[str, Any]:
@@ -87,6 +91,12 @@ def _basic_schemas() -> dict[str, Any]:
             "properties": {w: {"type": ["number", "null"], "minimum": 0} for w in windows},
             "description": "average latency in milliseconds; null without data",
         },
+        "SinceByWindow": {
+            "type": "object",
+            "required": windows,
+            "properties": {w: _nullable(TIME) for w in windows},
+            "description": "when monitoring began, if inside the window (its uptime covers only the time since); else null",
+        },
     }
 
 
@@ -109,6 +119,7 @@ def _instance_schemas() -> dict[str, Any]:
                 "latency_ms": {"type": ["number", "null"], "minimum": 0},
                 "stale": BOOL,
                 "uptime": _ref("UptimeByWindow"),
+                **OBSERVED,
             }
         ),
         "DayBar": _object(
@@ -141,6 +152,7 @@ def _instance_schemas() -> dict[str, Any]:
                 "in_maintenance": BOOL,
                 "uptime": _ref("UptimeByWindow"),
                 "uptime_window": RATIO,
+                **OBSERVED,
                 "latency_avg_ms": _ref("LatencyByWindow"),
                 "checks": _array(_ref("Check")),
                 "bars": {**_array(_ref("DayBar")), "description": "one per UTC day, oldest first"},
@@ -167,6 +179,7 @@ def _incident_schemas() -> dict[str, Any]:
                 "message": STRING,
                 "started_at": TIME,
                 "ended_at": _nullable(TIME),
+                "consequence_of": {"type": ["string", "null"], "description": "the check it follows from"},
             }
         ),
         "Incident": _object(
@@ -177,6 +190,7 @@ def _incident_schemas() -> dict[str, Any]:
                 "check_label": STRING,
                 "status": _ref("CheckStatus"),
                 "status_text": STRING,
+                "cause": {**STRING, "description": "the check that heads it: the longest-lasting cause"},
                 "kind": _ref("Kind"),
                 "kind_text": STRING,
                 "message": STRING,

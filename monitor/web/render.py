@@ -62,6 +62,13 @@ def duration(seconds: float | None) -> str:
     return NONE
 
 
+def since(ts: float, now: float) -> str:
+    """'since 08:38 UTC, 2 min': when monitoring began and how long ago (the date when not today)."""
+    same_day = time.gmtime(ts)[:3] == time.gmtime(now)[:3]
+    began = time.strftime("%H:%M UTC", time.gmtime(ts)) if same_day else when(ts)
+    return f"since {began}, {duration(now - ts)}"
+
+
 def pct(ratio: float | None) -> str:
     """99.95 %, never rounded up to 100 % when anything failed."""
     if ratio is None:
@@ -152,7 +159,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, iso=iso, day=day, duration=duration, pct=pct, ms=charts.ms)
+    env.filters.update(when=when, iso=iso, day=day, duration=duration, pct=pct, ms=charts.ms, since=since)
     env.globals.update(bar_text=bar_text, chart=_chart, timeline=charts.timeline, windows=WINDOWS)
     return env
 
