@@ -21,7 +21,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.checks import InstanceContext, make_context, run_check
+from monitor.checks import Clients, InstanceContext, make_context, run_check
 from monitor.config import Instance, Settings
 from monitor.models import Result, Status
 from monitor.store import Store, Transition
@@ -57,19 +57,20 @@ class Stats:
 async def run_all_once(settings: Settings) -> list[Result]:
     """Every enabled check of every instance once (the `check` command); no store, no scheduler."""
     semaphore = asyncio.Semaphore(settings.max_concurrency)
+    clients = Clients()
 
     async def one_instance(inst: Instance) -> list[Result]:
-        ctx = make_context(inst)
-        try:
-            out = []
-            for check in inst.enabled_checks():
-                async with semaphore:
-                    out.append(await run_check(ctx, check))
-            return out
-        finally:
-            await ctx.aclose()
+        ctx = make_context(inst, clients)
+        out = []
+        for check in inst.enabled_checks():
+            async with semaphore:
+                out.append(await run_check(ctx, check))
+        return out
 
-    groups = await asyncio.gather(*(one_instance(i) for i in settings.instances))
+    try:
+        groups = await asyncio.gather(*(one_instance(i) for i in settings.instances))
+    finally:
+        await clients.aclose()
     return [r for group in groups for r in group]
 
 
@@ -78,6 +79,7 @@ class Monitor:
         self.settings = settings
         self.store = store
         self.contexts: dict[str, InstanceContext] = {}
+        self.clients = Clients()  # one HTTP client per TLS setting, shared by the instances
         self.latest: dict[tuple[str, str], Result] = {}
         self.listeners: list[Listener] = []
         self.in_maintenance: Callable[[str, float], bool] = lambda instance, at: False
@@ -139,6 +141,7 @@ class Monitor:
         for ctx in self.contexts.values():
             await ctx.aclose()
         self.contexts.clear()
+        await self.clients.aclose()
 
     def apply(self, new: Settings) -> list[str]:
         """Apply a reloaded configuration without a restart; returns what changed, one line each."""
@@ -160,6 +163,8 @@ class Monitor:
             else:
                 continue
             self._add_instance(inst, spread=min(inst.interval, 2.0))
+        if changes:  # a changed CA bundle or trust leaves a client nobody uses
+            self._track(self.clients.close_unused([c.client for c in self.contexts.values()]))
         if new.max_concurrency != self.settings.max_concurrency:
             self._semaphore = asyncio.Semaphore(new.max_concurrency)
             changes.append(f"max_concurrency {new.max_concurrency}")
@@ -169,7 +174,7 @@ class Monitor:
     # --- jobs --------------------------------------------------------------------------------
 
     def _add_instance(self, inst: Instance, spread: float) -> None:
-        self.contexts[inst.name] = make_context(inst)
+        self.contexts[inst.name] = make_context(inst, self.clients)
         self._schedule_checks(inst, spread)
 
     def _schedule_checks(self, inst: Instance, spread: float) -> None:
@@ -195,11 +200,15 @@ class Monitor:
                 job.remove()
         ctx = self.contexts.pop(name, None)
         if ctx is not None:
-            task = asyncio.ensure_future(ctx.aclose())
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._track(ctx.aclose())
         for key in [k for k in self.latest if k[0] == name]:
             del self.latest[key]
+
+    def _track(self, work: Awaitable[None]) -> None:
+        """Run `work` beside the checks; `stop` waits for it like a check in flight."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         if event.code == EVENT_JOB_MAX_INSTANCES:

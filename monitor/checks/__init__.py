@@ -10,7 +10,7 @@ import logging
 import time
 
 from monitor.checks import live, ready, totp
-from monitor.checks.context import InstanceContext, InstanceSettings, make_context
+from monitor.checks.context import Clients, InstanceContext, InstanceSettings, make_context
 from monitor.checks.http import CheckFailure
 from monitor.checks.release import describe as describe_release
 from monitor.checks.spec import CheckSettings, CheckSpec
@@ -22,6 +22,7 @@ __all__ = [
     "SPECS",
     "CheckSettings",
     "CheckSpec",
+    "Clients",
     "InstanceContext",
     "InstanceSettings",
     "make_context",
