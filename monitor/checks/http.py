@@ -171,7 +171,7 @@ async def _send(
 ) -> Fetched:
     limit = ctx.inst.max_body
     try:
-        request = ctx.client.build_request(method, url, headers=headers, json=json_body, timeout=ctx.timeout)
+        request = ctx.request(method, url, headers, json_body)
         async with ctx.in_flight:  # the client is shared: this caps one instance's connections
             response = await ctx.client.send(request, stream=True)
             try:
