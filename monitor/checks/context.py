@@ -80,7 +80,7 @@ class InstanceContext:
 
     def __post_init__(self) -> None:
         self.origin = origin(self.inst.url)
-        self.extensions = {"timeout": httpx.Timeout(self.inst.timeout).as_dict()}
+        self.extensions = _extensions(self.inst.timeout)
         self.in_flight = asyncio.Semaphore(MAX_REQUESTS_IN_FLIGHT)
 
     def request(self, method: str, url: str, headers: dict[str, str], json_body: Any) -> httpx.Request:
@@ -101,6 +101,12 @@ class InstanceContext:
     async def aclose(self) -> None:
         if self.owns_client:
             await self.client.aclose()
+
+
+@functools.lru_cache(maxsize=64)
+def _extensions(timeout: float) -> dict[str, Any]:
+    """A request's extensions for one timeout, shared by the instances that have it (read only)."""
+    return {"timeout": httpx.Timeout(timeout).as_dict()}
 
 
 def origin(url: str) -> str:
