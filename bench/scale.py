@@ -72,6 +72,7 @@ def measure(procs: Procs, checks: int, interval: float, window: float, sims: lis
         raise BenchError(f"{checks} checks: only {runs} runs in {window:.0f}s (see {proc.log_path})")
     rows = count_rows(db)
     not_up = count_rows_where(db, "status != 'up'")
+    not_up_kinds = kinds_not_up(db)
     cpu = cpu1 - cpu0
     figures = {
         "checks": checks,
@@ -80,6 +81,7 @@ def measure(procs: Procs, checks: int, interval: float, window: float, sims: lis
         "runs": runs,
         "runs_per_s": round(runs / (t1 - t0), 1),
         "not_up": not_up,
+        "not_up_kinds": not_up_kinds,
         "rows": rows,
         "startup_s": round(startup_s, 1),
         "lag_p50_s": round(percentile(lags, 50), 4),
@@ -110,6 +112,18 @@ def count_rows_where(db: Path, where: str) -> int:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         return int(conn.execute(f"select count(*) from results where {where}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def kinds_not_up(db: Path) -> dict[str, int]:
+    """How many results were not up, by kind (slow, timeout, connect...)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("select kind, count(*) from results where status != 'up' group by kind")
+        return {str(kind): int(n) for kind, n in rows}
     finally:
         conn.close()
 
