@@ -65,4 +65,4 @@ def attach(monitor: Any) -> None:
 if __name__ == "__main__":
     logs.setup("text", "WARNING")
     path = sys.argv[1]
-    sys.exit(asyncio.run(runtime.serve(config.load_any(path), path, on_started=attach)))
+    sys.exit(runtime.run(runtime.serve(config.load_any(path), path, on_started=attach)))

@@ -1,6 +1,6 @@
 """Run every benchmark and print its figures: `python bench/run_all.py [--small] [--json FILE]`.
 
-    peer     CPU per 1,000 checks, the monitor against blackbox_exporter at the same steady rate
+    peer     CPU per 1,000 checks, the monitor beside blackbox_exporter at the same steady rate (3 rounds)
     scale    10,000 checks at 60 s: scheduling lag, CPU share, peak RSS, SQLite write time
     history  400 days for 100 checks through the store: size, prune and write time, page time
 
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
     parser.add_argument("--only", choices=list(BENCHMARKS), action="append", help="run only these")
     parser.add_argument("--scale-sizes", default="10000", help="checks for the scale benchmark (comma list)")
+    parser.add_argument("--peer-rounds", type=int, help="side-by-side rounds of the peer benchmark (3)")
     parser.add_argument("--full-history", action="store_true", help="every day at 60 s (about 20 min)")
     args = parser.parse_args(argv)
 
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             kwargs: dict[str, Any] = {"small": args.small}
             if name == "scale" and not args.small:
                 kwargs["sizes"] = tuple(int(s) for s in args.scale_sizes.split(","))
+            if name == "peer" and args.peer_rounds:
+                kwargs["rounds"] = args.peer_rounds
             if name == "history":
                 kwargs["full_history"] = args.full_history
             figures = BENCHMARKS[name](**kwargs)

@@ -204,7 +204,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    return asyncio.run(runtime.serve(settings, getattr(args, "config", None)))
+    return runtime.run(runtime.serve(settings, getattr(args, "config", None)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -213,7 +213,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     with demo.simulated(listen=args.listen, db=args.db) as settings:
-        return asyncio.run(runtime.serve(settings, None))
+        return runtime.run(runtime.serve(settings, None))
 
 
 COMMANDS = {

@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.checklog import ResultLog
-from monitor.checks import InstanceContext, artifacts_dir, make_context, run_check
+from monitor.checks import Clients, InstanceContext, artifacts_dir, make_context, run_check
 from monitor.config import Instance, Settings
 from monitor.models import Result
 from monitor.plural import plural
@@ -33,7 +33,28 @@ log = logging.getLogger("monitor.scheduler")
 COMMIT_DELAY = 0.05  # seconds: results finishing this close together share one write
 CLOCK_JUMP_THRESHOLD = 5.0  # seconds of wall-clock change beyond the monotonic clock
 
+WAKE_QUANTUM = 0.02  # seconds: due runs this close together start in one turn of the scheduler
+
 Listener = Callable[[Result, Transition | None, bool], Awaitable[None] | None]
+
+
+class LoopScheduler(AsyncIOScheduler):
+    """APScheduler's asyncio scheduler, woken straight from the event loop's timer.
+
+    The stock one reaches its own loop through `call_soon_threadsafe` at every due time (a write
+    to the loop's self-pipe and one more turn of the loop), and with jittered intervals every run
+    has a due time of its own: one wake-up per run. Here the timer runs the due jobs itself, and
+    waits WAKE_QUANTUM longer so that runs due within it start together (at most 20 ms late).
+    """
+
+    def _start_timer(self, wait_seconds: float | None) -> None:
+        self._stop_timer()
+        if wait_seconds is not None:
+            self._timeout = self._eventloop.call_later(wait_seconds + WAKE_QUANTUM, self._wake_in_loop)
+
+    def _wake_in_loop(self) -> None:
+        self._timeout = None
+        self._start_timer(self._process_jobs())
 
 
 @dataclass
@@ -59,20 +80,21 @@ class Stats:
 async def run_all_once(settings: Settings) -> list[Result]:
     """Every enabled check of every instance once (the `check` command); no store, no scheduler."""
     semaphore = asyncio.Semaphore(settings.max_concurrency)
+    clients = Clients()
     artifacts = artifacts_dir(settings.storage.path)
 
     async def one_instance(inst: Instance) -> list[Result]:
-        ctx = make_context(inst, artifacts)
-        try:
-            out = []
-            for check in inst.enabled_checks():
-                async with semaphore:
-                    out.append(await run_check(ctx, check))
-            return out
-        finally:
-            await ctx.aclose()
+        ctx = make_context(inst, clients, artifacts=artifacts)
+        out = []
+        for check in inst.enabled_checks():
+            async with semaphore:
+                out.append(await run_check(ctx, check))
+        return out
 
-    groups = await asyncio.gather(*(one_instance(i) for i in settings.instances))
+    try:
+        groups = await asyncio.gather(*(one_instance(i) for i in settings.instances))
+    finally:
+        await clients.aclose()
     return [r for group in groups for r in group]
 
 
@@ -81,12 +103,13 @@ class Monitor:
         self.settings = settings
         self.store = store
         self.contexts: dict[str, InstanceContext] = {}
+        self.clients = Clients()  # one HTTP client per TLS setting, shared by the instances
         self.latest: dict[tuple[str, str], Result] = {}
         self.listeners: list[Listener] = []
         self.result_log = ResultLog()
         self.in_maintenance: Callable[[str, float], bool] = lambda instance, at: False
         self.stats = Stats()
-        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler = LoopScheduler(timezone=UTC)
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
         self._semaphore: asyncio.Semaphore | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -141,6 +164,7 @@ class Monitor:
         for ctx in self.contexts.values():
             await ctx.aclose()
         self.contexts.clear()
+        await self.clients.aclose()
 
     def apply(self, new: Settings) -> list[str]:
         """Apply a reloaded configuration without a restart; returns what changed, one line each."""
@@ -162,6 +186,8 @@ class Monitor:
             else:
                 continue
             self._add_instance(inst, spread=min(inst.interval, 2.0))
+        if changes:  # a changed CA bundle or trust leaves a client nobody uses
+            self._track(self.clients.close_unused([c.client for c in self.contexts.values()]))
         if new.max_concurrency != self.settings.max_concurrency:
             self._semaphore = asyncio.Semaphore(new.max_concurrency)
             changes.append(f"max_concurrency {new.max_concurrency}")
@@ -172,7 +198,7 @@ class Monitor:
 
     def _add_instance(self, inst: Instance, spread: float) -> None:
         artifacts = artifacts_dir(self.store.path) if self.store is not None else None
-        self.contexts[inst.name] = make_context(inst, artifacts)
+        self.contexts[inst.name] = make_context(inst, self.clients, artifacts=artifacts)
         self._schedule_checks(inst, spread)
 
     def _schedule_checks(self, inst: Instance, spread: float) -> None:
@@ -198,12 +224,16 @@ class Monitor:
                 job.remove()
         ctx = self.contexts.pop(name, None)
         if ctx is not None:
-            task = asyncio.ensure_future(ctx.aclose())
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._track(ctx.aclose())
         for key in [k for k in self.latest if k[0] == name]:
             del self.latest[key]
         self.result_log.forget(name)
+
+    def _track(self, work: Awaitable[None]) -> None:
+        """Run `work` beside the checks; `stop` waits for it like a check in flight."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         if event.code == EVENT_JOB_MAX_INSTANCES:

@@ -32,9 +32,10 @@ def test_small_benchmarks_run_and_report_their_figures(tmp_path):
     figures = json.loads(out.read_text())["benchmarks"]
 
     peer = figures["peer"]
-    assert peer["exporter"]["succeeded"] == peer["exporter"]["probes"] > 0
-    assert peer["monitor"]["checks"] > 0
-    assert peer["ratio"] > 0
+    (side_by_side,) = peer["rounds"]
+    assert side_by_side["exporter"]["succeeded"] == side_by_side["exporter"]["probes"] > 0
+    assert side_by_side["monitor"]["checks"] > 0
+    assert peer["ratio"]["median"] == side_by_side["ratio"] > 0
 
     scale = figures["scale"]["runs"][0]
     assert scale["runs"] > 0 and scale["not_up"] == 0

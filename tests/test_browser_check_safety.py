@@ -53,7 +53,7 @@ def alive(pid: int) -> bool:
 async def test_the_journey_timeout_is_a_timeout_and_leaves_no_process(silent_url, tmp_path):
     # the browser's own timeout (3 s) applies, not the instance's (1 s, meant for one request)
     inst = instances(silent_url, instance_timeout="1s")[0]
-    ctx = make_context(inst, tmp_path / "shots")
+    ctx = make_context(inst, artifacts=tmp_path / "shots")
     started = time.monotonic()
     try:
         result = await run_check(ctx, "browser")

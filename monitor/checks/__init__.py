@@ -10,7 +10,7 @@ import logging
 import time
 
 from monitor.checks import browser, live, ready, totp
-from monitor.checks.context import InstanceContext, InstanceSettings, artifacts_dir, make_context
+from monitor.checks.context import Clients, InstanceContext, InstanceSettings, artifacts_dir, make_context
 from monitor.checks.http import CheckFailure, with_release_hint
 from monitor.checks.neterrors import host_port
 from monitor.checks.release import describe as describe_release
@@ -23,6 +23,7 @@ __all__ = [
     "SPECS",
     "CheckSettings",
     "CheckSpec",
+    "Clients",
     "InstanceContext",
     "InstanceSettings",
     "artifacts_dir",

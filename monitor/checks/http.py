@@ -172,20 +172,21 @@ async def _send(
 ) -> Fetched:
     limit = ctx.inst.max_body
     try:
-        request = ctx.client.build_request(method, url, headers=headers, json=json_body)
-        response = await ctx.client.send(request, stream=True)
-        try:
-            cert_days = _cert_days(response)
+        request = ctx.request(method, url, headers, json_body)
+        async with ctx.in_flight:  # the client is shared: this caps one instance's connections
+            response = await ctx.client.send(request, stream=True)
             try:
-                body = await read_capped(response, limit)
-            except BodyError as exc:
-                raise CheckFailure(
-                    Kind.BAD_RESPONSE,
-                    f"{method} {_shown_path(ctx, url)}: {exc}",
-                    http_status=response.status_code,
-                ) from None
-        finally:
-            await response.aclose()
+                cert_days = _cert_days(response)
+                try:
+                    body = await read_capped(response, limit)
+                except BodyError as exc:
+                    raise CheckFailure(
+                        Kind.BAD_RESPONSE,
+                        f"{method} {_shown_path(ctx, url)}: {exc}",
+                        http_status=response.status_code,
+                    ) from None
+            finally:
+                await response.aclose()
     except CheckFailure:
         raise
     except (httpx.InvalidURL, httpx.RemoteProtocolError) as exc:

@@ -4,6 +4,7 @@ maintenance windows, and `Settings`, the whole file."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import re
 from pathlib import Path
@@ -281,5 +282,18 @@ class Settings(FrozenModel):
             )
         return self
 
+    @functools.cached_property
+    def _by_name(self) -> tuple[list[Instance], dict[str, Instance]]:
+        by_name: dict[str, Instance] = {}
+        for inst in self.instances:
+            by_name.setdefault(inst.name, inst)
+        return self.instances, by_name
+
     def instance(self, name: str) -> Instance | None:
-        return next((i for i in self.instances if i.name == name), None)
+        # a dict, made on first use: alerting and metrics ask for every result, and scanning
+        # 10,000 instances in a list costs more than the check itself
+        instances, by_name = self._by_name
+        if instances is not self.instances:  # a model_copy with other instances
+            del self.__dict__["_by_name"]
+            instances, by_name = self._by_name
+        return by_name.get(name)
