@@ -8,6 +8,7 @@ transaction has committed.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from typing import Any, NamedTuple
 
@@ -36,9 +37,12 @@ class ResultRow(NamedTuple):
 
 _INSERT = (
     "insert into raw_results (series, id, at, status, latency_us, http_status, path, version, kind, "
-    "message, steps, skew_s, cert_days, token_days, maintenance) "
+    "message, steps, skew_ms, cert_mdays, token_mdays, maintenance) "
     "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+_MILLI_MAX = 2**62  # within SQLite's 64-bit integers, for any finite value a target answers
 
 
 class Learnt(NamedTuple):
@@ -81,22 +85,21 @@ class RawRows:
                 'select id from series where instance = ? and "check" = ?', key
             ).fetchone()
             learnt.series[key] = series
-        latency = None if r.latency_ms is None else round(r.latency_ms * 1000)
         return (
             series,
             rid,
             r.started_at,
             STATUS_CODES[r.status],
-            latency,
+            _milli(r.latency_ms),
             r.http_status,
             self._text(conn, learnt, r.path),
             self._text(conn, learnt, r.version),
             self._text(conn, learnt, r.kind),
             r.message,
             r.steps,
-            r.skew_s,
-            r.cert_days,
-            r.token_days,
+            _milli(r.skew_s),
+            _milli(r.cert_days),
+            _milli(r.token_days),
             r.maintenance,
         )
 
@@ -109,3 +112,11 @@ class RawRows:
             (found,) = conn.execute("select id from texts where value = ?", (value,)).fetchone()
             learnt.texts[value] = found
         return found
+
+
+def _milli(value: float | None) -> int | None:
+    """Thousandths, as stored: 1 to 3 bytes instead of a float's 8, and exact for the values the
+    checks round to 1 or 2 decimal places (the view divides by 1000.0 and gets the same float)."""
+    if value is None or not math.isfinite(value):  # a hostile answer's inf or nan: not a figure
+        return None
+    return max(-_MILLI_MAX, min(_MILLI_MAX, round(value * 1000)))

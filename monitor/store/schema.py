@@ -115,7 +115,8 @@ def m003_release_and_notice(db: Database) -> None:
 
 
 # Raw results, compact (m004): one integer per instance and check (`series`), per kind, path and
-# version (`texts`), the status as a small integer, the latency in microseconds, in a table keyed
+# version (`texts`), the status as a small integer, the latency in microseconds and the skew,
+# certificate and token days in thousandths (exact for the values the checks round to 1 or 2 places), in a table keyed
 # by (series, id) WITHOUT ROWID, so the key is the only index. `results` is a view of it with the
 # columns and values of the old table, for every reader.
 STATUS_CODES = {"up": 0, "down": 1, "degraded": 2}
@@ -126,7 +127,8 @@ RESULTS_SELECT = (
     + _STATUS_SQL
     + """ as status, k.value as kind, r.message as message,
            r.latency_us / 1000.0 as latency_ms, r.http_status as http_status, p.value as path,
-           r.steps as steps, r.skew_s as skew_s, r.cert_days as cert_days, r.token_days as token_days,
+           r.steps as steps, r.skew_ms / 1000.0 as skew_s, r.cert_mdays / 1000.0 as cert_days,
+           r.token_mdays / 1000.0 as token_days,
            v.value as version, r.maintenance as maintenance
     from {raw} r join series s on s.id = r.series
     left join texts k on k.id = r.kind left join texts p on p.id = r.path
@@ -148,8 +150,8 @@ def m004_compact_results(db: Database) -> None:
     db.execute(
         """create table raw_results (series integer not null, id integer not null, at real not null,
             status integer not null, latency_us integer, http_status integer, path integer,
-            version integer, kind integer, message text, steps text, skew_s real, cert_days real,
-            token_days real, maintenance integer not null default 0,
+            version integer, kind integer, message text, steps text, skew_ms integer,
+            cert_mdays integer, token_mdays integer, maintenance integer not null default 0,
             primary key (series, id)) without rowid"""
     )
     db.execute("create index raw_results_failures on raw_results (series, at) where status != 0")
@@ -168,7 +170,8 @@ def m004_compact_results(db: Database) -> None:
     db.execute(
         f"""insert into raw_results select s.id, r.id, r.started_at, case r.status {codes} end,
                    cast(round(r.latency_ms * 1000) as integer), r.http_status, p.id, v.id, k.id,
-                   r.message, r.steps, r.skew_s, r.cert_days, r.token_days,
+                   r.message, r.steps, cast(round(r.skew_s * 1000) as integer),
+                   cast(round(r.cert_days * 1000) as integer), cast(round(r.token_days * 1000) as integer),
                    coalesce(r.maintenance, 0)
             from results r join series s on s.instance = r.instance and s."check" = r."check"
             left join texts k on k.value = r.kind left join texts p on p.value = r.path
