@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=list(BENCHMARKS), action="append", help="run only these")
     parser.add_argument("--scale-sizes", default="10000", help="checks for the scale benchmark (comma list)")
     parser.add_argument("--full-history", action="store_true", help="every day at 60 s (about 20 min)")
+    parser.add_argument("--history-mix", action="store_true", help="history: live, ready, totp in turn")
     parser.add_argument("--cost-minutes", type=float, help="how long cost watches (default 5, --small 1)")
     args = parser.parse_args(argv)
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 kwargs["minutes"] = args.cost_minutes
             if name == "history":
                 kwargs["full_history"] = args.full_history
+                kwargs["mix"] = args.history_mix
             figures = BENCHMARKS[name](**kwargs)
         except Exception as exc:
             traceback.print_exc()
