@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor.models import Result, Status
-from monitor.store import Store
+from monitor.store import Store, StoreError
 from tests.fixtures.history_v3 import INSTANCES, NOW, answers
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -79,3 +79,16 @@ def test_new_results_continue_after_the_converted_ones(converted) -> None:
     assert reopened.flush()
     assert reopened.recent_results("home", "live", limit=1)[0]["id"] == last + 5
     reopened.close()
+
+
+def test_a_reader_of_a_database_not_converted_yet_says_so_in_one_line(tmp_path: Path) -> None:
+    """`render` (a read-only store) on a database an older monitor still writes: a clear error."""
+    db = tmp_path / "old.db"
+    shutil.copy(FIXTURES / "history-v3.db", db)
+    with pytest.raises(StoreError, match=r"has not been converted .* run the monitor") as caught:
+        Store(db, read_only=True)
+    assert "\n" not in str(caught.value)
+    Store(db).close()  # the monitor converts it; then readers work
+    reader = Store(db, read_only=True)
+    assert reader.recent_results("home", limit=1)
+    reader.db.conn.close()
