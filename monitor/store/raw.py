@@ -36,7 +36,7 @@ class ResultRow(NamedTuple):
 
 
 _INSERT = (
-    "insert into raw_results (series, id, at, status, latency_us, http_status, path, version, kind, "
+    "insert into raw_results (series, id, at, status, latency_us, http_from_200, path, version, kind, "
     "message, steps, skew_ms, cert_mdays, token_mdays, maintenance) "
     "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
@@ -91,7 +91,7 @@ class RawRows:
             r.started_at,
             STATUS_CODES[r.status],
             _milli(r.latency_ms),
-            r.http_status,
+            None if r.http_status is None else r.http_status - 200,  # 200 is 0: no byte
             self._text(conn, learnt, r.path),
             self._text(conn, learnt, r.version),
             self._text(conn, learnt, r.kind),

@@ -115,10 +115,11 @@ def m003_release_and_notice(db: Database) -> None:
 
 
 # Raw results, compact (m004): one integer per instance and check (`series`), per kind, path and
-# version (`texts`), the status as a small integer, the latency in microseconds and the skew,
-# certificate and token days in thousandths (exact for the values the checks round to 1 or 2 places), in a table keyed
-# by (series, id) WITHOUT ROWID, so the key is the only index. `results` is a view of it with the
-# columns and values of the old table, for every reader.
+# version (`texts`); the status a small integer (up is 0, stored in no byte), the HTTP status less
+# 200 (so 200 takes no byte either), the latency in microseconds, and the skew and the certificate
+# and token days in thousandths (exact for the values the checks round to 1 or 2 places); in a
+# table keyed by (series, id) WITHOUT ROWID, so the key is its only index. `results` is a view of
+# it with the columns and values of the old table, for every reader.
 STATUS_CODES = {"up": 0, "down": 1, "degraded": 2}
 _STATUS_SQL = "case r.status when 0 then 'up' when 1 then 'down' when 2 then 'degraded' end"
 RESULTS_SELECT = (
@@ -126,7 +127,7 @@ RESULTS_SELECT = (
            """
     + _STATUS_SQL
     + """ as status, k.value as kind, r.message as message,
-           r.latency_us / 1000.0 as latency_ms, r.http_status as http_status, p.value as path,
+           r.latency_us / 1000.0 as latency_ms, r.http_from_200 + 200 as http_status, p.value as path,
            r.steps as steps, r.skew_ms / 1000.0 as skew_s, r.cert_mdays / 1000.0 as cert_days,
            r.token_mdays / 1000.0 as token_days,
            v.value as version, r.maintenance as maintenance
@@ -149,7 +150,7 @@ def m004_compact_results(db: Database) -> None:
     db.execute("create table texts (id integer primary key, value text not null unique)")
     db.execute(
         """create table raw_results (series integer not null, id integer not null, at real not null,
-            status integer not null, latency_us integer, http_status integer, path integer,
+            status integer not null, latency_us integer, http_from_200 integer, path integer,
             version integer, kind integer, message text, steps text, skew_ms integer,
             cert_mdays integer, token_mdays integer, maintenance integer not null default 0,
             primary key (series, id)) without rowid"""
@@ -169,7 +170,7 @@ def m004_compact_results(db: Database) -> None:
     codes = " ".join(f"when '{name}' then {code}" for name, code in STATUS_CODES.items())
     db.execute(
         f"""insert into raw_results select s.id, r.id, r.started_at, case r.status {codes} end,
-                   cast(round(r.latency_ms * 1000) as integer), r.http_status, p.id, v.id, k.id,
+                   cast(round(r.latency_ms * 1000) as integer), r.http_status - 200, p.id, v.id, k.id,
                    r.message, r.steps, cast(round(r.skew_s * 1000) as integer),
                    cast(round(r.cert_days * 1000) as integer), cast(round(r.token_days * 1000) as integer),
                    coalesce(r.maintenance, 0)
