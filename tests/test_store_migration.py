@@ -45,7 +45,7 @@ def test_rows_kept_ids_kept_and_the_file_smaller(converted) -> None:
         'select id, instance, "check", started_at, status, kind, message, latency_ms, http_status, path, '
         "steps, skew_s, cert_days, token_days, version, maintenance from results order by id"
     ).fetchall()
-    assert len(new_rows) == len(old_rows) > 500
+    assert len(new_rows) == len(old_rows) > 300
     assert new_rows == old_rows
     tables = {r[0] for r in store.db.execute("select name from sqlite_master where type = 'table'")}
     assert "raw_results" in tables and "results" not in tables
