@@ -3,6 +3,8 @@
     peer     CPU per 1,000 checks, the monitor beside blackbox_exporter at the same steady rate (3 rounds)
     scale    10,000 checks at 60 s: scheduling lag, CPU share, peak RSS, SQLite write time
     history  400 days for 100 checks through the store: size, prune and write time, page time
+    cost     the monitor at its defaults against the real 2FAuth: requests a minute, PHP CPU
+             (only with --only cost: it needs ../shared/real-2fauth)
 
 `--small` (CI, and tests/test_bench_smoke.py) runs each at a small size in seconds. The exit code
 is 1 only when a benchmark breaks (an error, or it made no checks), never because of its timings.
@@ -21,10 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import history, peer, scale
+from bench import cost, history, peer, scale
 from bench.common import machine
 
-BENCHMARKS = {"peer": peer.run, "scale": scale.run, "history": history.run}
+BENCHMARKS = {"peer": peer.run, "scale": scale.run, "history": history.run, "cost": cost.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-sizes", default="10000", help="checks for the scale benchmark (comma list)")
     parser.add_argument("--peer-rounds", type=int, help="side-by-side rounds of the peer benchmark (3)")
     parser.add_argument("--full-history", action="store_true", help="every day at 60 s (about 20 min)")
+    parser.add_argument("--history-mix", action="store_true", help="history: live, ready, totp in turn")
+    parser.add_argument("--cost-minutes", type=float, help="how long cost watches (default 5, --small 1)")
     args = parser.parse_args(argv)
 
     report: dict[str, Any] = {"machine": machine(), "small": args.small, "benchmarks": {}}
     print(f"machine: {json.dumps(report['machine'])}", flush=True)
     broken = []
-    for name in args.only or list(BENCHMARKS):
+    for name in args.only or [n for n in BENCHMARKS if n != "cost"]:
         started = time.monotonic()
         try:
             kwargs: dict[str, Any] = {"small": args.small}
@@ -48,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
                 kwargs["sizes"] = tuple(int(s) for s in args.scale_sizes.split(","))
             if name == "peer" and args.peer_rounds:
                 kwargs["rounds"] = args.peer_rounds
+            if name == "cost":
+                kwargs["minutes"] = args.cost_minutes
             if name == "history":
                 kwargs["full_history"] = args.full_history
+                kwargs["mix"] = args.history_mix
             figures = BENCHMARKS[name](**kwargs)
         except Exception as exc:
             traceback.print_exc()

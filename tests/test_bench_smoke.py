@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.real2fauth import fixture_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,3 +61,28 @@ def test_a_broken_benchmark_fails_the_run(tmp_path):
     )
     assert run.returncode == 1
     assert "scale: BROKEN" in run.stdout
+
+
+@pytest.mark.real2fauth
+@pytest.mark.timeout(240)
+def test_cost_to_the_real_2fauth_reports_requests_and_php_cpu(tmp_path):
+    """`--only cost --small`: the monitor at its defaults for half a minute against the real 2FAuth;
+    the requests come from the PHP server's access log, the CPU from its processes."""
+    fixture_dir()  # fails, in one line, without the real 2FAuth fixture
+    out = tmp_path / "figures.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_all.py"), "--only", "cost", "--small", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=230,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    cost = json.loads(out.read_text())["benchmarks"]["cost"]
+    requests = cost["watched"]["requests"]
+    # the first run of each default check reached the server: live, ready (through the API), totp
+    assert requests.get("GET /up", 0) >= 1 and requests.get("GET /api/v1/twofaccounts/count", 0) >= 1
+    assert requests.get("POST /api/v1/twofaccounts/otp", 0) >= 1
+    assert cost["watched"]["checks"] == dict.fromkeys(("live", "ready", "totp"), "up")
+    assert cost["per_request"]["GET /up"]["cpu_ms_median"] >= 0
+    assert cost["hourly"]["share_of_throttle"] > 0

@@ -180,3 +180,16 @@ def test_a_full_queue_drops_the_oldest_result_and_says_so(store, caplog):
         store.writer.record(res("up", T0 + i * 60))
     assert [p.row[2] for p in store.writer.pending] == [T0 + 60, T0 + 120]
     assert "the oldest is dropped" in caplog.text
+
+
+def test_figures_a_hostile_answer_makes_are_stored_without_breaking_the_write(store):
+    """A server's generated_at of 1e400 parses as inf: the write goes on, the figure is dropped."""
+    odd = [float("inf"), float("nan"), 1e300, -2.5]
+    for i, skew in enumerate(odd):
+        result = res("up", T0 + i * 60, check="totp")
+        result.skew_s, result.cert_days = skew, 12.25
+        store.record(result)
+    assert store.flush()
+    rows = store.recent_results("home", "totp", limit=10)
+    assert [r["skew_s"] for r in reversed(rows)] == [None, None, 2**62 / 1000, -2.5]
+    assert {r["cert_days"] for r in rows} == {12.25}

@@ -43,9 +43,14 @@ class Store(queries.Queries):
                 conn.execute("pragma synchronous = normal")
                 conn.execute("pragma foreign_keys = on")
                 migrate(self.db, alerts_migrations)  # every table, alerting's too
+            elif not self.db["raw_results"].exists():
+                raise StoreError(
+                    f"the database {self.path} has not been converted to this version's schema yet: "
+                    "run the monitor (2fauth-monitor run) on it once"
+                )
+            self.writer = HistoryWriter(self.db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from None
-        self.writer = HistoryWriter(self.db)
 
     @property
     def healthy(self) -> bool:

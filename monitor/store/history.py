@@ -21,6 +21,8 @@ from sqlite_utils import Database
 from monitor.models import DAY, HOUR, Result, Status, Step
 from monitor.plural import plural
 from monitor.secrets import redact
+from monitor.store.raw import Learnt, RawRows, ResultRow
+from monitor.store.schema import STATUS_CODES
 
 log = logging.getLogger("monitor.store")
 
@@ -60,27 +62,6 @@ class Transition:
     at: float  # when the new state began
 
 
-RESULT_COLUMNS = (
-    "instance",
-    "check",
-    "started_at",
-    "status",
-    "kind",
-    "message",
-    "latency_ms",
-    "http_status",
-    "path",
-    "steps",
-    "skew_s",
-    "cert_days",
-    "token_days",
-    "version",
-    "maintenance",
-)
-_INSERT_RESULT = (
-    "insert into results (" + ", ".join('"' + c + '"' for c in RESULT_COLUMNS) + ") "
-    f"values ({', '.join('?' * len(RESULT_COLUMNS))})"
-)
 _UPSERT_ROLLUP = """insert into {table} (instance, "check", bucket, count, up, degraded, down, maintenance,
         latency_sum, latency_n, latency_min, latency_max)
     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -101,12 +82,12 @@ _SAVE_STATE = """insert or replace into check_state
 
 @dataclass(slots=True)
 class _Pending:
-    row: tuple[Any, ...]  # RESULT_COLUMNS
+    row: ResultRow
     state: CheckState
     transition: Transition | None
 
 
-def _add_to_rollups(sums: dict[tuple[str, str, str, int], list[Any]], row: tuple[Any, ...]) -> None:
+def _add_to_rollups(sums: dict[tuple[str, str, str, int], list[Any]], row: ResultRow) -> None:
     """Add one result row to its hourly and daily buckets: [runs, up, degraded, down, maintenance,
     latency sum, latency count, latency min, latency max]."""
     instance, check, at, status, _, _, latency, *_, maint = row
@@ -141,6 +122,7 @@ class HistoryWriter:
         self.writes_total = 0
         for row in db.query("select * from check_state"):
             self.states[(row["instance"], row["check"])] = CheckState(**row)
+        self.raw = RawRows(db)
 
     def record(self, result: Result, *, maintenance: bool = False) -> Transition | None:
         """Queue a result; returns the state change it makes, if any."""
@@ -184,13 +166,14 @@ class HistoryWriter:
         started = time.perf_counter()
         try:
             with self.db.conn:
-                self._write(batch)
+                learnt = self._write(batch)
         except sqlite3.Error as exc:
             error = f"cannot write the database: {exc}"
             if self.healthy or error != self.last_error:
                 log.error("%s; %d results kept in memory", error, len(self.pending))
             self.healthy, self.last_error = False, error
             return False
+        self.raw.learn(learnt)
         for _ in batch:
             self.pending.popleft()
         elapsed = time.perf_counter() - started
@@ -201,12 +184,12 @@ class HistoryWriter:
         self.healthy, self.last_error = True, None
         return True
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Pending]) -> Learnt:
         """One batch: results with executemany, rollups summed per bucket first, the last state of
         each check, and incidents in the order their results came (one statement per result,
         about 45 us, was most of the write time)."""
         conn = self.db.conn
-        conn.executemany(_INSERT_RESULT, [item.row for item in batch])
+        learnt = self.raw.insert(conn, [item.row for item in batch])
         sums: dict[tuple[str, str, str, int], list[Any]] = {}
         states: dict[tuple[str, str], CheckState] = {}
         for item in batch:
@@ -219,6 +202,7 @@ class HistoryWriter:
                 [(i, c, bucket, *acc) for (t, i, c, bucket), acc in sums.items() if t == table],
             )
         conn.executemany(_SAVE_STATE, [s.row() for s in states.values()])
+        return learnt
 
     def _write_incident(self, item: _Pending) -> None:
         conn = self.db.conn
@@ -255,21 +239,14 @@ class HistoryWriter:
         now = time.time() if now is None else now
         deleted = {"results": 0}
         up_keep = raw_retention if success_retention is None else min(success_retention, raw_retention)
-        checks = list(self.db.conn.execute('select distinct instance, "check" from rollups_daily'))
+        series = [n for (n,) in self.db.conn.execute("select id from series")]
         with self.db.conn:
-            for instance, check in checks:  # through the (instance, check, started_at) index
-                cur = self.db.conn.execute(
-                    'delete from results where instance = ? and "check" = ? and started_at < ?',
-                    (instance, check, now - raw_retention),
-                )
-                deleted["results"] += cur.rowcount
+            for n in series:  # through the (series, id) key: a check's ids grow with its start times
+                deleted["results"] += _delete_before(self.db.conn, n, now - raw_retention, "")
                 if up_keep < raw_retention:
-                    cur = self.db.conn.execute(
-                        'delete from results where instance = ? and "check" = ? and started_at < ? '
-                        "and status = 'up'",
-                        (instance, check, now - up_keep),
+                    deleted["results"] += _delete_before(
+                        self.db.conn, n, now - up_keep, f"and status = {STATUS_CODES['up']}"
                     )
-                    deleted["results"] += cur.rowcount
             for table, column, keep in (
                 ("rollups_hourly", "bucket", max(raw_retention, 35 * DAY)),
                 ("rollups_daily", "bucket", rollup_retention),
@@ -286,6 +263,19 @@ class HistoryWriter:
         """Drop in-memory state for checks removed from the configuration (their history stays)."""
         for key in [k for k in self.states if k[0] == instance and (check is None or k[1] == check)]:
             del self.states[key]
+
+
+def _delete_before(conn: sqlite3.Connection, series: int, cutoff: float, only: str) -> int:
+    """Delete a check's raw results that started before `cutoff` (and match `only`): the rows
+    before its first id that started at or after it, found by reading forward from its oldest."""
+    first = conn.execute(
+        "select id from raw_results where series = ? and at >= ? order by id limit 1", (series, cutoff)
+    ).fetchone()
+    if first is None:
+        sql, args = f"delete from raw_results where series = ? and at < ? {only}", (series, cutoff)
+    else:
+        sql, args = f"delete from raw_results where series = ? and id < ? {only}", (series, first[0])
+    return conn.execute(sql, args).rowcount
 
 
 def _steps_json(steps: list[Step]) -> str:
@@ -334,9 +324,9 @@ def _next_state(
 
 def _row(
     result: Result, status: str, kind: str | None, message: str, steps: str | None, maintenance: bool
-) -> tuple[Any, ...]:
-    """The `results` row of one result, in the column order the writer inserts."""
-    return (
+) -> ResultRow:
+    """The result as it is queued for `raw_results`."""
+    return ResultRow(
         result.instance,
         result.check,
         result.started_at,

@@ -9,7 +9,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from monitor.models import DAY, HOUR
+from monitor.store.schema import RESULTS_SELECT
 
+_RESULTS = RESULTS_SELECT.format(raw="raw_results")
+# through the small index of failures only, not each check's every row
+_FAILURES = """(select * from raw_results indexed by raw_results_failures
+    where series in (select id from series where instance = ?) and status != 0 order by at desc limit ?)"""
 _COUNTS = ("count", "up", "degraded", "down", "maintenance")
 _SUMS = (*_COUNTS, "latency_sum", "latency_n")
 
@@ -32,15 +37,8 @@ class Queries:
     def recent_results(
         self, instance: str, check: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        where, args = "instance = ?", [instance]
-        if check:
-            where += ' and "check" = ?'
-            args.append(check)
-        rows = list(
-            self.db.query(
-                f"select * from results where {where} order by started_at desc limit ?", [*args, limit]
-            )
-        )
+        """The newest `limit` results of an instance (or of one of its checks), newest first."""
+        rows = self._raw_newest(instance, check, "", [], limit)
         for row in rows:
             row["steps"] = json.loads(row["steps"] or "[]")
         return rows
@@ -48,14 +46,34 @@ class Queries:
     def failures(self, instance: str, limit: int = 20) -> list[dict[str, Any]]:
         rows = list(
             self.db.query(
-                """select * from results where instance = ? and status != 'up'
-                   order by started_at desc limit ?""",
+                RESULTS_SELECT.format(raw=_FAILURES) + " order by r.at desc",
                 [instance, limit],
             )
         )
         for row in rows:
             row["steps"] = json.loads(row["steps"] or "[]")
         return rows
+
+    def _raw_newest(
+        self, instance: str, check: str | None, where: str, args: list[Any], limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` raw results matching `where`, newest first: each check's read back
+        along its (series, id) key, then merged by start time."""
+        series = [
+            n
+            for (n,) in self.db.execute(
+                'select id from series where instance = ? and (? is null or "check" = ?)',
+                [instance, check, check],
+            )
+        ]
+        rows: list[dict[str, Any]] = []
+        for n in series:
+            rows += self.db.query(
+                f"{_RESULTS} where r.series = ? {where} order by r.id desc limit ?", [n, *args, limit]
+            )
+        if len(series) > 1:
+            rows.sort(key=lambda row: row["started_at"], reverse=True)
+        return rows[:limit]
 
     def incidents(
         self, instance: str | None = None, *, since: float | None = None, limit: int = 50
@@ -303,17 +321,8 @@ class Queries:
         self, instance: str, check: str | None, start: float, end: float, limit: int = 1000
     ) -> list[dict[str, Any]]:
         """The newest `limit` raw results in [start, end), oldest first, without steps."""
-        where, args = ["instance = ?", "started_at >= ?", "started_at < ?"], [instance, start, end]
-        if check:
-            where.append('"check" = ?')
-            args.append(check)
-        rows = list(
-            self.db.query(
-                f"""select "check", started_at, status, kind, message, latency_ms, http_status, version,
-                           maintenance from results where {" and ".join(where)}
-                    order by started_at desc limit ?""",
-                [*args, limit],
-            )
-        )
-        rows.reverse()
-        return rows
+        rows = self._raw_newest(instance, check, "and r.at >= ? and r.at < ?", [start, end], limit)
+        keys = ("check", "started_at", "status", "kind", "message", "latency_ms", "http_status", "version")
+        out = [{**{k: row[k] for k in keys}, "maintenance": row["maintenance"]} for row in rows]
+        out.reverse()
+        return out
