@@ -64,7 +64,9 @@ def is_tls(exc: BaseException) -> bool:
 
 def _tls_words(error: BaseException, where: str) -> str:
     if isinstance(error, ssl.SSLCertVerificationError):
-        detail = error.verify_message or error.reason or "verification failed"
+        detail = (
+            getattr(error, "verify_message", None) or getattr(error, "reason", None) or "verification failed"
+        )
         return f"TLS: the certificate of {where} is not trusted: {detail}"
     if isinstance(error, ssl.CertificateError):
         return f"TLS: the certificate of {where} is not valid for it: {error}"
@@ -93,9 +95,10 @@ def describe(exc: BaseException, url: str, what: str, timeout: float) -> tuple[K
     """The error kind and one line for a transport failure of `what` (e.g. "GET /up") sent to `url`."""
     where = host_port(url)
     chain = list(causes(exc))
-    for error in chain:
-        if isinstance(error, ssl.SSLError | ssl.CertificateError):
-            return Kind.TLS, _tls_words(error, where)
+    tls = [e for e in chain if isinstance(e, ssl.SSLError | ssl.CertificateError)]
+    if tls:
+        # the deepest is the ssl module's own: aiohttp's wrappers subclass ssl's errors without its fields
+        return Kind.TLS, _tls_words(tls[-1], where)
     if isinstance(exc, httpx.ConnectTimeout):
         return Kind.TIMEOUT, f"connecting to {where} timed out after {timeout:g}s"
     if isinstance(exc, httpx.TimeoutException):
