@@ -154,3 +154,13 @@ def test_one_instance_never_has_more_than_its_cap_in_flight(server):
     outcomes = asyncio.run(run())
     assert in_flight == [MAX_REQUESTS_IN_FLIGHT]
     assert all(isinstance(o, CheckFailure) and o.kind == "timeout" for o in outcomes[:MAX_REQUESTS_IN_FLIGHT])
+
+
+def test_credentials_in_the_url_go_as_basic_auth(server):
+    """An instance URL with user:password (an auth proxy in front) is sent as httpx sends it: the
+    credentials as Basic auth, never refused for carrying both them and an Authorization header."""
+    url = server.url.replace("http://", "http://monitor:pa55@") + "/cookie"
+    response = asyncio.run(get(url))
+    assert response.status_code == 200
+    _, headers = server.requests[-1]
+    assert headers["authorization"] == httpx.BasicAuth("monitor", "pa55")._auth_header

@@ -149,7 +149,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         with _as_httpx(request):
             response = await self._session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                # httpx has already turned the URL's user:password into an Authorization header;
+                # aiohttp refuses a request that has both
+                URL(str(request.url), encoded=True).with_user(None),
                 headers=request.headers.multi_items(),
                 data=body,
                 allow_redirects=False,
