@@ -97,10 +97,12 @@ async def run_check(ctx: InstanceContext, check: str) -> Result:
             redact(f"unexpected answer: {type(exc).__name__}: {exc}")[:300],
             started_at=wall,
         )
-    return _finish(ctx, check, result, steps, started)
+    return _finish(ctx, check, cfg, result, steps, started)
 
 
-def _finish(ctx: InstanceContext, check: str, result: Result, steps: list[Step], started: float) -> Result:
+def _finish(
+    ctx: InstanceContext, check: str, cfg: CheckSettings, result: Result, steps: list[Step], started: float
+) -> Result:
     """What every result gets after its runner: timing, steps, release, slowness, certificate expiry."""
     if result.latency_ms is None:
         result.latency_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -111,14 +113,14 @@ def _finish(ctx: InstanceContext, check: str, result: Result, steps: list[Step],
     result.release = result.release or describe_release(ctx)
     if result.path is None and result.steps:
         result.path = result.steps[-1].path
-    _apply_slow(ctx, check, result)
+    _apply_slow(cfg, result)
     _apply_cert_expiry(ctx, check, result)
     return bound_result(result)
 
 
-def _apply_slow(ctx: InstanceContext, check: str, result: Result) -> None:
+def _apply_slow(cfg: CheckSettings, result: Result) -> None:
     """An up result that took longer than the check's slow_after is degraded/slow."""
-    limit = ctx.inst.check_settings(check).slow_threshold()
+    limit = cfg.slow_threshold()
     if result.status != Status.UP or not limit or result.latency_ms is None:
         return
     if result.latency_ms <= limit * 1000:
