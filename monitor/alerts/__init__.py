@@ -3,7 +3,8 @@
 monitor/runtime.py wires it, in this order:
 - `start(monitor)` (in the running loop, before the first check): sets the scheduler's
   `in_maintenance`, makes the alerts that were due when the monitor last stopped
-  (`Alerting.reconcile`), adds the listener and starts the outbox worker. It returns the running
+  (`Alerting.reconcile`), hooks the evaluation into the store's writes of results (the scheduler's
+  group commit) and starts the outbox worker. It returns the running
   parts, whose `collector` /metrics reads and whose `stop()` runs after the scheduler stops: it
   ends retries and the worker; unsent deliveries wait in the outbox for the next start.
 - `deliveries(store, instance)`: pending and failed deliveries, for the status page's detail view.
@@ -13,7 +14,7 @@ monitor/runtime.py wires it, in this order:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,8 +23,7 @@ from monitor.alerts.engine import Alerting, Rechecks
 from monitor.alerts.metrics import DeliveryCollector
 from monitor.alerts.outbox import OutboxWorker
 from monitor.config import Settings
-from monitor.models import Result
-from monitor.store import Store, Transition
+from monitor.store import Store
 from monitor.store.alerts import AlertStore
 
 __all__ = ["Alerting", "OutboxWorker", "Running", "deliveries", "start"]
@@ -37,7 +37,6 @@ class Scheduler(Rechecks, Protocol):
 
     settings: Settings
     store: Store | None
-    listeners: list[Callable[[Result, Transition | None, bool], Awaitable[None] | None]]
     in_maintenance: Callable[[str, float], bool]
 
 
@@ -56,7 +55,7 @@ class Running:
 
 
 def start(monitor: Scheduler) -> Running | None:
-    """Maintenance hook, start-up reconcile, the listener and the outbox worker (None without a store)."""
+    """Maintenance hook, start-up reconcile, the write hook and the outbox worker (None without a store)."""
     monitor.in_maintenance = lambda instance, at: (
         maintenance.active(monitor.settings, instance, at) is not None
     )
@@ -69,7 +68,7 @@ def start(monitor: Scheduler) -> Running | None:
     due = alerting.reconcile()
     if due:
         log.warning("%d alerts were due when the monitor stopped; queued now", len(due))
-    monitor.listeners.append(alerting.listener)
+    monitor.store.on_write(alerting.in_write)
     worker.start()
     return Running(alerting, worker, DeliveryCollector(worker))
 

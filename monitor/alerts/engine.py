@@ -1,11 +1,14 @@
-"""The alert listener: after the scheduler records a result, evaluate every result of that check
-the alert state has not seen yet (read back from the store), fold it into its instance's incident
-(incident.py: one alert per incident), and write the check's new state, the incident, the events
-and their outbox rows in one transaction.
+"""Alert evaluation, in the store's write transaction: when the scheduler's group commit writes a
+batch of results, every check in it has its results the alert state has not seen yet read back
+(they are in the same transaction), folded into its instance's incident (incident.py: one alert
+per incident), and the check's new state, the incident, the events and their outbox rows written
+before the transaction commits. Results and the alerts they make are committed together or not at
+all, and a batch pays for one transaction rather than one per result.
 
-Reading results back rather than trusting the one handed over is what makes a crash harmless:
-the scheduler commits a result before it calls listeners, so after a SIGKILL in between,
-`reconcile` at start finds the results no alert state has seen and makes the alerts that were due.
+Reading results back rather than trusting the ones handed over is what makes a failure harmless:
+when alerting's part of a write fails (rolled back to its savepoint, the results still written),
+the next result of the check, or `reconcile` at the next start, finds the results no alert state
+has seen and makes the alerts that were due.
 """
 
 from __future__ import annotations
@@ -16,15 +19,16 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from monitor.alerts.evaluate import DOWN, AlertState, Event, evaluate, level
 from monitor.alerts.incident import LEVELS, Incident, hold_for, note_cause, pending, plan, step
 from monitor.config import Alerts, NotifyTarget, Settings
 from monitor.models import Result, Status
-from monitor.store import Store, Transition
+from monitor.store import Store
 from monitor.store.alerts import AlertStore
+from monitor.store.raw import ResultRow
 
 
 class Rechecks(Protocol):
@@ -79,6 +83,49 @@ def _log_alert(event: Event, names: list[str], held: float, advise: bool) -> Non
     )
 
 
+@dataclass(slots=True)
+class _Done:
+    """One check's catch-up, written: what to log and whom to wake once it is committed."""
+
+    instance: str
+    planned: list[tuple[Event, float, list[str]]]  # event, due at, notifier names
+    now: float
+    release: int | None
+    update: tuple[int, dict[str, Any]] | None
+
+
+class _Undo:
+    """What a catch-up replaced in the engine's memory, put back when its transaction fails."""
+
+    __slots__ = ("engine", "kept")
+
+    def __init__(self, engine: Alerting) -> None:
+        self.engine = engine
+        self.kept: list[tuple[tuple[str, str], AlertState | None, Incident | None, set[float] | None]] = []
+
+    def keep(self, key: tuple[str, str]) -> None:
+        e = self.engine
+        skip = e._superseded.get(key)
+        self.kept.append(
+            (key, e.states.get(key), e.incidents.get(key[0]), None if skip is None else set(skip))
+        )
+
+    def restore(self) -> None:
+        e = self.engine
+        for key, state, incident, skip in reversed(self.kept):
+            _put(e.states, key, state)
+            _put(e.incidents, key[0], incident)
+            _put(e._superseded, key, skip)
+        self.kept.clear()
+
+
+def _put(table: dict[Any, Any], key: Any, value: Any) -> None:
+    if value is None:
+        table.pop(key, None)
+    else:
+        table[key] = value
+
+
 class Alerting:
     def __init__(
         self,
@@ -105,25 +152,74 @@ class Alerting:
 
     def catch_up(self, instance: str, check: str) -> list[Event]:
         """Evaluate the check's results not seen yet; write its state, its instance's incident, the
-        events and their outbox rows together."""
+        events and their outbox rows in one transaction of their own (start-up's reconcile)."""
+        undo = _Undo(self)
+        try:
+            with self.store.db.conn:
+                done = self._catch_up(instance, check, undo)
+        except BaseException:
+            undo.restore()
+            raise
+        return self._announce([done] if done else [])
+
+    def in_write(self, conn: sqlite3.Connection, rows: list[ResultRow]) -> Callable[[bool], None] | None:
+        """The store's write hook: evaluate the batch's checks inside the transaction that writes
+        their results (the group commit), so results and the alerts they make commit together, at
+        the cost of one transaction for the batch instead of one per result. A failure here rolls
+        back only alerting's part (a savepoint): the results are written, and the next catch-up of
+        the check (or the next start's reconcile) reads them again."""
+        undo = _Undo(self)
+        keys: dict[tuple[str, str], None] = {}
+        for row in rows:
+            self._note_retry(row)
+            keys[(row.instance, row.check)] = None
+        try:
+            conn.execute("savepoint alerting")
+            try:
+                done = [d for key in keys if (d := self._catch_up(*key, undo)) is not None]
+            except BaseException:
+                conn.execute("rollback to alerting")
+                raise
+            finally:
+                conn.execute("release alerting")
+        except Exception as exc:  # one check's bad state must not stop the results being written
+            undo.restore()
+            failed = ", ".join(f"{i}/{c}" for i, c in keys)
+            log.error("cannot write the alert state of %s: %s; retried with the next result", failed, exc)
+            return None
+
+        def finish(committed: bool) -> None:
+            if committed:
+                self._retries.difference_update((r.instance, r.check, r.started_at) for r in rows)
+                self._announce(done)
+            else:
+                undo.restore()
+
+        return finish
+
+    def _catch_up(self, instance: str, check: str, undo: _Undo) -> _Done | None:
+        """Evaluate and write (in the caller's transaction) one check's unseen results; the new
+        state is kept in memory at once (`undo` restores what it replaced if the write fails)."""
         settings = self.settings()
         inst = settings.instance(instance)
         if inst is None:
-            return []
+            return None
         rules = settings.alerts.for_instance(inst)
         key = (instance, check)
         state = self._state(key)
         if state is None:
-            return []
+            return None
         # runs of one check do not overlap, so nothing unseen started long before the last one seen
         rows = self.db.results_after(instance, check, state.last_result_id, (state.last_at or 0.0) - SLACK)
         if not rows:
-            return []
-        new = AlertState.from_dict(state.to_dict())
-        before = self._incident(instance).to_dict()
-        incident = Incident.from_dict(self._incident(instance).to_dict())  # its own copy of the lines
+            return None
+        undo.keep(key)
+        new = state.copy()
+        before = self._incident(instance)
+        incident = before.copy()
         # a check with no state yet has not run since the incident began: an event waits for it
-        others = [c for c in inst.enabled_checks() if c != check]
+        enabled = inst.enabled_checks()
+        others = [c for c in enabled if c != check]
         states = [new] + [self.states.get((instance, c)) or AlertState(instance, c) for c in others]
         events = self._evaluate(new, incident, states, rows, rules, self._superseded.get(key, set()))
         events = _coalesce(events)
@@ -131,30 +227,39 @@ class Alerting:
             events = []
         now = self.clock()
         waiting = pending(incident, states, LEVELS[incident.level])
-        hold = hold_for([inst.check_interval(c) for c in inst.enabled_checks()])
+        hold = hold_for([inst.check_interval(c) for c in enabled])
         decided = plan(incident, events, now, hold, waiting)
         planned = [(e, due, route(e, rules, settings)) for e, due in decided.events]
-        data = incident.to_dict()
-        self.db.save(
+        data = incident.to_dict() if incident != before else None  # all up, nothing alerted: no write
+        self.db.write(
             new.to_dict(),
             [(asdict(e), [(n, str(uuid.uuid4())) for n in names], due) for e, due, names in planned],
             now,
-            incident=data if data != before else None,  # all up and nothing alerted: no write
+            incident=data,
             held=decided.held,
             update=decided.update,
             release=decided.release,
         )
+        if data is not None:
+            incident.held_event = data.get("held_event")  # the id the write gave a newly held event
         self.states[key] = new
-        self.incidents[instance] = Incident.from_dict(data)
-        for event, due, names in planned:
-            _log_alert(event, names, due - now, advise=not names and not self._advised)
-            self._advised = self._advised or not names
-        if decided.release is not None and decided.update is not None:  # let go before its time
-            named = ", ".join(c["check"] for c in decided.update[1].get("checks", ()))
-            log.info("the held alert of %s goes out now, naming %s", instance, named)
-        if (any(names for *_, names in planned) or decided.release) and self.on_enqueue is not None:
+        self.incidents[instance] = incident
+        return _Done(instance, planned, now, decided.release, decided.update)
+
+    def _announce(self, done: list[_Done]) -> list[Event]:
+        """Once the decisions are committed: log each alert, wake the outbox worker."""
+        wake = False
+        for d in done:
+            for event, due, names in d.planned:
+                _log_alert(event, names, due - d.now, advise=not names and not self._advised)
+                self._advised = self._advised or not names
+            if d.release is not None and d.update is not None:  # let go before its time
+                named = ", ".join(c["check"] for c in d.update[1].get("checks", ()))
+                log.info("the held alert of %s goes out now, naming %s", d.instance, named)
+            wake = wake or any(names for *_, names in d.planned) or d.release is not None
+        if wake and self.on_enqueue is not None:
             self.on_enqueue()
-        return [e for e, _, _ in planned]
+        return [e for d in done for e, _, _ in d.planned]
 
     def _state(self, key: tuple[str, str]) -> AlertState | None:
         """The check's alert state; for a check never evaluated, one starting from its current run
@@ -203,30 +308,28 @@ class Alerting:
             events += self.catch_up(instance, check)
         return events
 
-    # --- the scheduler's listener ------------------------------------------------------------------
+    # --- retries ------------------------------------------------------------------------------------
 
-    def listener(self, result: Result, transition: Transition | None, maintenance: bool) -> None:
-        key = (result.instance, result.check)
-        is_retry = (*key, result.started_at) in self._retries
-        self._retries.discard((*key, result.started_at))
-        if not is_retry and not maintenance and result.status == Status.DOWN:
-            self._maybe_retry(result)
-        try:
-            self.catch_up(*key)
-        except sqlite3.Error as exc:
-            log.error("cannot write the alert state of %s/%s: %s; retried with the next result", *key, exc)
+    def _note_retry(self, row: ResultRow) -> None:
+        """A down result that is not itself a retry may be run again before it counts (`retry`)."""
+        run = (row.instance, row.check, row.started_at)
+        if run not in self._retries and not row.maintenance and row.status == Status.DOWN:
+            self._maybe_retry(*run)
 
-    def _maybe_retry(self, result: Result) -> None:
+    def _maybe_retry(self, instance: str, check: str, started_at: float) -> None:
         settings = self.settings()
-        inst = settings.instance(result.instance)
+        inst = settings.instance(instance)
         if inst is None or self.monitor is None:
             return
         delay = settings.alerts.for_instance(inst).retry
-        state = self.states.get((result.instance, result.check))
+        state = self.states.get((instance, check))
         if delay <= 0 or (state is not None and state.alerted == DOWN):
             return  # no retry asked, or already alerted: a second look would change nothing
-        self._superseded.setdefault((result.instance, result.check), set()).add(result.started_at)
-        task = asyncio.ensure_future(self._run_again(result.instance, result.check, delay))
+        superseded = self._superseded.setdefault((instance, check), set())
+        if started_at in superseded:
+            return  # the same batch written again after a failed write: its retry is on its way
+        superseded.add(started_at)
+        task = asyncio.ensure_future(self._run_again(instance, check, delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -15,7 +15,7 @@ A result's level: down 2, degraded 1 (0 when `alert_on_degraded` is off), up 0.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 from monitor.config import Alerts
@@ -23,13 +23,33 @@ from monitor.config import Alerts
 DOWN, DEGRADED, UP = "down", "degraded", "up"
 
 
+def _copied(value: Any) -> Any:
+    """A copy of JSON-shaped data (dicts, lists, scalars)."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
+
+
 class Stored:
-    """A dataclass kept as JSON in the database: to and from a dict (unknown keys are dropped)."""
+    """A dataclass kept as JSON in the database: to and from a dict (unknown keys are dropped).
+    Copies are made for every result evaluated, so they copy only the containers (`asdict` deep-
+    copied each leaf and was most of alerting's cost per result)."""
 
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        """Its fields, the containers copied (the dict does not share them with the object)."""
+        out = {}
+        for name in self.__slots__:  # a slots dataclass's fields, in order
+            value = getattr(self, name)
+            out[name] = _copied(value) if value.__class__ in (dict, list) else value
+        return out
+
+    def copy(self) -> Self:
+        """An independent copy: changing it (or its containers) leaves this one as it was."""
+        return type(self)(**self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:

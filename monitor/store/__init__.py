@@ -14,7 +14,7 @@ from sqlite_utils import Database
 from monitor.sanitize import bound_result
 from monitor.store import queries
 from monitor.store.alerts import alerts_migrations
-from monitor.store.history import CheckState, HistoryWriter, Transition
+from monitor.store.history import CheckState, HistoryWriter, Transition, WriteHook
 from monitor.store.schema import migrate
 
 __all__ = ["CheckState", "Store", "StoreError", "Transition"]
@@ -61,6 +61,10 @@ class Store(queries.Queries):
 
     def flush(self) -> bool:
         return self.writer.flush()
+
+    def on_write(self, hook: WriteHook) -> None:
+        """Run `hook` inside every write transaction of results (see history.WriteHook)."""
+        self.writer.hooks.append(hook)
 
     def prune(
         self,

@@ -178,7 +178,7 @@ class AlertStore:
     def incidents(self) -> dict[str, dict[str, Any]]:
         return {r["instance"]: json.loads(r["data"]) for r in self.db.query("select * from alert_incidents")}
 
-    def save(
+    def write(
         self,
         state: dict[str, Any],
         events: list[Planned],
@@ -190,35 +190,34 @@ class AlertStore:
         release: int | None = None,
     ) -> None:
         """One check's new alert state, its instance's incident, new events with their outbox rows,
-        a held event's new columns (`update`) or its release, in one transaction. `held`: the index
-        in `events` of the one now held, whose id the incident keeps."""
+        a held event's new columns (`update`) or its release, in the caller's transaction. `held`:
+        the index in `events` of the one now held, whose id the incident keeps."""
         conn = self.db.conn
         data = {k: v for k, v in state.items() if k not in ("instance", "check", "last_result_id")}
-        with conn:
+        conn.execute(
+            """insert or replace into alert_state
+               (instance, "check", alerted, since, last_result_id, data, updated_at)
+               values (?, ?, ?, ?, ?, ?, ?)""",
+            (state["instance"], state["check"], state["alerted"], state["since"],
+             state["last_result_id"], json.dumps(data), now),
+        )  # fmt: skip
+        for i, (event, deliveries, due) in enumerate(events):
+            event_id = self._insert_event(event, deliveries, due, now)
+            if incident is not None and i == held:
+                incident["held_event"] = event_id
+        if update is not None:
+            self._update_event(*update)
+        if release is not None:
             conn.execute(
-                """insert or replace into alert_state
-                   (instance, "check", alerted, since, last_result_id, data, updated_at)
-                   values (?, ?, ?, ?, ?, ?, ?)""",
-                (state["instance"], state["check"], state["alerted"], state["since"],
-                 state["last_result_id"], json.dumps(data), now),
-            )  # fmt: skip
-            for i, (event, deliveries, due) in enumerate(events):
-                event_id = self._insert_event(event, deliveries, due, now)
-                if incident is not None and i == held:
-                    incident["held_event"] = event_id
-            if update is not None:
-                self._update_event(*update)
-            if release is not None:
-                conn.execute(
-                    """update outbox set next_attempt_at = ? where event_id = ? and state = 'pending'
-                       and attempts = 0 and next_attempt_at > ?""",
-                    (now, release, now),
-                )
-            if incident is not None:
-                conn.execute(
-                    "insert or replace into alert_incidents (instance, data, updated_at) values (?, ?, ?)",
-                    (incident["instance"], json.dumps(incident), now),
-                )
+                """update outbox set next_attempt_at = ? where event_id = ? and state = 'pending'
+                   and attempts = 0 and next_attempt_at > ?""",
+                (now, release, now),
+            )
+        if incident is not None:
+            conn.execute(
+                "insert or replace into alert_incidents (instance, data, updated_at) values (?, ?, ?)",
+                (incident["instance"], json.dumps(incident), now),
+            )
 
     def _insert_event(
         self, event: dict[str, Any], deliveries: list[tuple[str, str]], due: float, now: float

@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,12 @@ _SAVE_STATE = """insert or replace into check_state
     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
+# Called inside the write transaction, after the batch's rows are in (alerting's evaluation: its
+# state is then committed with the results it has seen, or not at all). It must not raise; it
+# returns what to do once the transaction has ended (True: committed), or None.
+WriteHook = Callable[[sqlite3.Connection, list[ResultRow]], Callable[[bool], None] | None]
+
+
 @dataclass(slots=True)
 class _Pending:
     row: ResultRow
@@ -120,6 +127,7 @@ class HistoryWriter:
         self.last_error: str | None = None
         self.write_seconds_total = 0.0
         self.writes_total = 0
+        self.hooks: list[WriteHook] = []
         for row in db.query("select * from check_state"):
             self.states[(row["instance"], row["check"])] = CheckState(**row)
         self.raw = RawRows(db)
@@ -164,10 +172,17 @@ class HistoryWriter:
             return True
         batch = list(self.pending)
         started = time.perf_counter()
+        after: list[Callable[[bool], None]] = []
         try:
             with self.db.conn:
                 learnt = self._write(batch)
+                rows = [item.row for item in batch]
+                for hook in self.hooks:
+                    if (done := hook(self.db.conn, rows)) is not None:
+                        after.append(done)
         except sqlite3.Error as exc:
+            for done in after:
+                done(False)
             error = f"cannot write the database: {exc}"
             if self.healthy or error != self.last_error:
                 log.error("%s; %d results kept in memory", error, len(self.pending))
@@ -176,6 +191,8 @@ class HistoryWriter:
         self.raw.learn(learnt)
         for _ in batch:
             self.pending.popleft()
+        for done in after:
+            done(True)
         elapsed = time.perf_counter() - started
         self.write_seconds_total += elapsed
         self.writes_total += 1
