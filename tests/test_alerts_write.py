@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from monitor.alerts import engine
+from monitor.alerts.incident import Incident
 from monitor.models import Kind, Result, Status
 
 from .test_outbox import T0, Rig, make_settings
@@ -89,3 +95,49 @@ async def test_alerting_that_cannot_write_loses_no_result_and_alerts_later(rig, 
     assert rig.rows("select instance, event, since from alert_events") == [("home", "down", T0)]
     await rig.rounds(2)
     assert [(b["instance"], b["event"]) for b in receiver.bodies()] == [("home", "down")]
+
+
+RUN = st.lists(
+    st.tuples(
+        st.sampled_from(["home", "work"]),
+        st.sampled_from(["live", "totp"]),
+        st.sampled_from(["up", "up", "up", "down", "degraded"]),
+    ),  # fmt: skip
+    min_size=1,
+    max_size=40,
+)
+
+
+def replay(tmp_path, name: str, run, quiet: bool) -> tuple[list, dict]:
+    """The results of `run`, a minute apart, written two at a time through the engine."""
+    settings = make_settings(tmp_path / name, "http://127.0.0.1:9", failure_threshold=2, remind_every="3m")
+    rig = Rig(settings)
+    rig.store.on_write(rig.alerting.in_write)
+    try:
+        with mock.patch.object(engine, "_quiet", engine._quiet if quiet else lambda *a: False):
+            for i, (instance, check, status) in enumerate(run):
+                kind = None if status == "up" else Kind.TIMEOUT
+                rig.store.record(
+                    Result(instance, check, Status(status), kind, status, started_at=T0 + i * 60)
+                )
+                if i % 2:
+                    rig.store.flush()
+            rig.store.flush()
+        events = rig.rows(
+            'select instance, "check", event, old_status, new_status, since, at, checks from alert_events'
+        )
+        states = {k: s.to_dict() for k, s in rig.alerting.states.items()}
+        # an instance that never had a problem has no incident, or a new one: the same
+        open_ = {k: i.to_dict() for k, i in rig.alerting.incidents.items() if i != Incident(k)}
+        stored = rig.rows("select instance, data from alert_incidents order by instance")
+        return events, {"states": states, "incidents": open_, "stored": stored}
+    finally:
+        rig.store.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(run=RUN)
+def test_the_quiet_shortcut_decides_what_the_full_evaluation_decides(tmp_path, run):
+    """Steady up results skip the incident's evaluation: the alerts and states are the same."""
+    name = str(uuid.uuid4())
+    assert replay(tmp_path, name + "-quick", run, True) == replay(tmp_path, name + "-full", run, False)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from monitor.alerts.evaluate import DOWN, AlertState, Event, evaluate, level
+from monitor.alerts.evaluate import DOWN, UP, AlertState, Event, evaluate, level
 from monitor.alerts.incident import LEVELS, Incident, hold_for, note_cause, pending, plan, step
 from monitor.config import Alerts, NotifyTarget, Settings
 from monitor.models import Result, Status
@@ -81,6 +81,18 @@ def _log_alert(event: Event, names: list[str], held: float, advise: bool) -> Non
         wait,
         extra={"instance": event.instance, "check": event.check, "event": f"alert_{event.event}"},
     )
+
+
+def _quiet(incident: Incident, states: list[AlertState], rows: list[dict[str, Any]]) -> bool:
+    """Whether these results can change nothing but the check's counts: no incident is open or
+    held, no check of the instance is alerted, and every result is up outside maintenance. Then
+    `evaluate` makes no event and `step` and `plan` would leave the incident as it is, so the
+    engine skips them (and the incident's copy): that is most results, and most of their cost."""
+    if incident.level != UP or incident.held_event is not None or incident.checks:
+        return False
+    if any(s.alerted != UP for s in states):
+        return False
+    return all(row["status"] == UP and not row["maintenance"] for row in rows)
 
 
 @dataclass(slots=True)
@@ -216,16 +228,24 @@ class Alerting:
         undo.keep(key)
         new = state.copy()
         before = self._incident(instance)
-        incident = before.copy()
         # a check with no state yet has not run since the incident began: an event waits for it
         enabled = inst.enabled_checks()
         others = [c for c in enabled if c != check]
         states = [new] + [self.states.get((instance, c)) or AlertState(instance, c) for c in others]
+        now = self.clock()
+        if _quiet(before, states, rows):  # most results: all is well and stays so
+            for row in rows:
+                new.last_result_id = row["id"]
+                evaluate(new, UP, row["started_at"], rules, kind=row["kind"], message=row["message"] or "")
+                note_cause(new, UP, row["kind"], row["message"] or "", 0)
+            self.db.write(new.to_dict(), [], now)
+            self.states[key] = new
+            return None
+        incident = before.copy()
         events = self._evaluate(new, incident, states, rows, rules, self._superseded.get(key, set()))
         events = _coalesce(events)
         if inst.alerts is not None and not inst.alerts.enabled:
             events = []
-        now = self.clock()
         waiting = pending(incident, states, LEVELS[incident.level])
         hold = hold_for([inst.check_interval(c) for c in enabled])
         decided = plan(incident, events, now, hold, waiting)

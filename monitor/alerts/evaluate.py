@@ -41,8 +41,9 @@ class Stored:
 
     def to_dict(self) -> dict[str, Any]:
         """Its fields, the containers copied (the dict does not share them with the object)."""
-        out = {}
-        for name in self.__slots__:  # a slots dataclass's fields, in order
+        out: dict[str, Any] = {}
+        names: tuple[str, ...] = self.__slots__  # a slots dataclass's fields, in order
+        for name in names:
             value = getattr(self, name)
             out[name] = _copied(value) if value.__class__ in (dict, list) else value
         return out
