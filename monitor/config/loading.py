@@ -17,6 +17,7 @@ from monitor.checks import SPECS
 from monitor.config import yamlread
 from monitor.config.environment import apply_overrides, mapping_from_env
 from monitor.config.errors import ConfigError, format_error, path_str
+from monitor.config.instances import shared_sections
 from monitor.config.schema import Settings
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -110,7 +111,7 @@ def from_mapping(raw: Any, env: Mapping[str, str] | None = None) -> Settings:
     _resolve_files(data, problems)
     _resolve_push_files(data, problems)
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context=shared_sections())
     except ValidationError as exc:
         problems.extend(format_error(e) for e in exc.errors())
         settings = None
