@@ -106,11 +106,16 @@ class _Scalars:
         if self.loader.yaml_path_resolvers:
             raise _Unusual  # tags that depend on the path: the composer's business
         self.built: dict[tuple[Any, ...], Any] = {}
+        self.tags: dict[tuple[Any, ...], str] = {}
 
-    def tag(self, event: ScalarEvent) -> str:
-        if event.tag is None or event.tag == "!":
-            return str(self.loader.resolve(ScalarNode, event.value, event.implicit))
-        return str(event.tag)
+    def tag(self, event: Any) -> str:
+        if event.tag is not None and event.tag != "!":
+            return str(event.tag)
+        key = (event.value, event.implicit)
+        tag = self.tags.get(key)
+        if tag is None:
+            tag = self.tags[key] = str(self.loader.resolve(ScalarNode, event.value, event.implicit))
+        return tag
 
     def value(self, event: Any) -> Any:  # a ScalarEvent of yaml.events or of libyaml's _yaml
         key = (event.tag, event.value, event.implicit)
