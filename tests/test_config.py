@@ -214,3 +214,33 @@ def test_password_in_an_instance_url_is_redacted_everywhere():
 
     config.from_mapping({"instances": [{"name": "home", "url": "https://me:pa55-w0rd@x.example"}]}, env={})
     assert redact("GET https://me:pa55-w0rd@x.example/up failed") == "GET https://me:***@x.example/up failed"
+
+
+def test_instances_with_the_same_checks_and_with_other_checks_each_get_their_own_settings():
+    same = {"live": {"path": "/up"}, "ready": {"enabled": False}}
+    raw = {
+        "instances": [
+            {"name": "a", "url": "https://a.example", "checks": same},
+            {
+                "name": "b",
+                "url": "https://b.example",
+                "checks": {"live": {"path": "/up"}, "ready": {"enabled": False}},
+            },
+            {"name": "c", "url": "https://c.example", "checks": {"live": {"path": "/health"}}},
+            {"name": "d", "url": "https://d.example", "checks": {"ready": {"enabled": 0}}},
+        ]
+    }
+    a, b, c, d = config.from_mapping(raw, env={}).instances
+    assert a.checks == b.checks and a.enabled_checks() == b.enabled_checks() == ["live"]
+    assert c.checks.live.path == "/health" and "ready" in c.enabled_checks()
+    assert d.enabled_checks() == ["live"] and d.checks.live.path != "/health"
+
+
+def test_the_same_mistake_in_the_checks_of_several_instances_is_reported_for_each():
+    bad = {"live": {"paht": "/up"}}
+    raw = {"instances": [{"name": n, "url": f"https://{n}.example", "checks": dict(bad)} for n in "abc"]}
+    with pytest.raises(config.ConfigError) as err:
+        config.from_mapping(raw, env={})
+    assert [line.split(":")[0] for line in err.value.problems] == [
+        f"instances[{i}].checks.live.paht" for i in range(3)
+    ]

@@ -71,6 +71,18 @@ def test_deep_nesting_is_a_one_line_error(tmp_path):
     assert "nested more than 32 levels deep" in proc.stderr
 
 
+def test_a_value_tagged_with_the_wrong_type_is_a_one_line_error_that_does_not_echo_it(tmp_path):
+    path = tmp_path / "tagged.yaml"
+    for tag in ("!!int", "!!bool", "!!timestamp", "!!float"):
+        path.write_text(
+            f"instances:\n  - name: home\n    url: http://127.0.0.1:9\n    token: {tag} {PASTED}\n"
+        )
+        proc = validate_bounded(path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"{path}:4: not valid YAML" in proc.stderr and PASTED not in proc.stderr
+
+
 def test_a_value_in_the_wrong_field_is_never_echoed(write_config):
     inst = instance_config("http://127.0.0.1:9", interval=PASTED, token=False, token_file=PASTED)
     window = {"time": "02:00", "duration": "1h", "timezone": PASTED}

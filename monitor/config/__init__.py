@@ -20,7 +20,7 @@ from monitor.config.instances import (
     InstanceAlerts,
     NotifyTarget,
 )
-from monitor.config.loading import MAX_DEPTH, MAX_NODES, from_env, from_mapping, load, load_any
+from monitor.config.loading import from_env, from_mapping, load, load_any
 from monitor.config.schema import (
     Alerts,
     BasicAuth,
@@ -30,6 +30,7 @@ from monitor.config.schema import (
     Storage,
     Web,
 )
+from monitor.config.yamlread import MAX_DEPTH, MAX_NODES
 from monitor.fields import NAME_PATTERN, Duration, format_duration, parse_duration
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Reading a configuration: YAML (its shape bounded before it is built), ${VAR:-default}
+"""Reading a configuration: YAML (read in one pass, its shape bounded as it is built), ${VAR:-default}
 substitution, environment overrides, *_file secrets, then validation into frozen Settings."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from pydantic import ValidationError
 
 from monitor import secrets
 from monitor.checks import SPECS
+from monitor.config import yamlread
 from monitor.config.environment import apply_overrides, mapping_from_env
 from monitor.config.errors import ConfigError, format_error, path_str
+from monitor.config.instances import shared_sections
 from monitor.config.schema import Settings
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -109,7 +111,7 @@ def from_mapping(raw: Any, env: Mapping[str, str] | None = None) -> Settings:
     _resolve_files(data, problems)
     _resolve_push_files(data, problems)
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context=shared_sections())
     except ValidationError as exc:
         problems.extend(format_error(e) for e in exc.errors())
         settings = None
@@ -118,55 +120,6 @@ def from_mapping(raw: Any, env: Mapping[str, str] | None = None) -> Settings:
     assert settings is not None
     secrets.register_settings(settings)
     return settings
-
-
-def _parse_yaml(text: str) -> Any:
-    """libyaml when present (4x faster, less memory: it matters at thousands of instances); on an
-    error, the pure-Python parser again, so the message is the same wherever the file is read."""
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
-        try:
-            return yaml.load(text, Loader=fast)  # noqa: S506 - CSafeLoader is the safe loader
-        except yaml.YAMLError:
-            pass
-    return yaml.safe_load(text)
-
-
-MAX_DEPTH = 32  # levels of nesting; a real configuration uses 6
-MAX_NODES = 2_000_000  # scalars, lists and mappings; 10,000 instances use about 200,000
-
-
-def _check_shape(text: str, where: str) -> None:
-    """Refuse aliases and anchors (a 1 KB file of nested aliases expands to gigabytes), nesting
-    deeper than MAX_DEPTH (the composer recurses) and more than MAX_NODES nodes, before anything is
-    built: the event stream is read in constant memory."""
-    for loader in (getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader):
-        try:
-            _walk_events(text, where, loader)
-            return
-        except yaml.YAMLError:
-            continue  # libyaml stops at 1,000 levels with a scanner error; the Python parser goes on
-    # neither could read it: the loader reports the syntax error with its position
-
-
-def _walk_events(text: str, where: str, loader: Any) -> None:
-    depth = nodes = 0
-    for event in yaml.parse(text, Loader=loader):
-        line = f"{where}:{event.start_mark.line + 1}" if event.start_mark else where
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise ConfigError(
-                [f"{line}: YAML anchors and aliases (&name, *name) are not supported; write the values out"]
-            )
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ConfigError([f"{line}: nested more than {MAX_DEPTH} levels deep"])
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-        if isinstance(event, yaml.NodeEvent):
-            nodes += 1
-            if nodes > MAX_NODES:
-                raise ConfigError([f"{line}: more than {MAX_NODES:,} values; split the file"])
 
 
 def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Settings:
@@ -181,9 +134,8 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> 
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
-    _check_shape(text, str(path))
     try:
-        raw = _parse_yaml(text)
+        raw = yamlread.read(text, str(path))
     except RecursionError:
         raise ConfigError([f"{path}: nested too deeply"]) from None
     except yaml.MarkedYAMLError as exc:
