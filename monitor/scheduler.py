@@ -1,7 +1,8 @@
 """Jobs, jitter, concurrency, reload and stop: one APScheduler job per check per instance.
 
 A run: acquire the global semaphore, run the check (never raises), record it in the store,
-hand the result and any state change to the listeners (alerts, metrics). APScheduler's
+hand the result and any state change to the listeners (metrics, push); alerting is evaluated
+inside the store's write of the results (Store.on_write). APScheduler's
 `max_instances=1` keeps two runs of one check from overlapping.
 """
 
@@ -299,8 +300,9 @@ class Monitor:
     async def _commit(self) -> None:
         """Return once the results recorded so far are written (group commit).
 
-        Results that finish within COMMIT_DELAY share one write transaction instead of one each,
-        and the listeners (alerts read results back) still run only after theirs is committed.
+        Results that finish within COMMIT_DELAY share one write transaction instead of one each
+        (alerting's evaluation of them included), and the listeners still run only after theirs is
+        committed.
         """
         if self._commit_waiter is None:
             loop = asyncio.get_running_loop()
